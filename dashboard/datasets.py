@@ -238,7 +238,9 @@ def _coerce(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
             out[name] = pd.to_datetime(series, errors="raise").astype("datetime64[ns]")
         elif kind == "bool":
             out[name] = series.map(
-                lambda v: pd.NA if v is None or v is pd.NA else str(v).upper() in ("1", "Y", "TRUE", "T")
+                lambda v: (
+                    pd.NA if v is None or v is pd.NA else str(v).upper() in ("1", "Y", "TRUE", "T")
+                )
             ).astype("boolean")
         else:
             out[name] = series.astype("string")

@@ -155,7 +155,10 @@ class IndicatorValue:
             "stale": self.stale,
             "status": self.status,
             "error": self.error,
-            **{k: _json_number(v) if isinstance(v, int | float) else v for k, v in self.extra.items()},
+            **{
+                k: _json_number(v) if isinstance(v, int | float) else v
+                for k, v in self.extra.items()
+            },
         }
 
 

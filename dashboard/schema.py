@@ -312,9 +312,7 @@ service_elements = Table(
     "service_elements",
     metadata,
     Column("service_element_id", Integer, primary_key=True, autoincrement=False),
-    Column(
-        "care_package_id", Integer, ForeignKey("care_packages.care_package_id"), nullable=False
-    ),
+    Column("care_package_id", Integer, ForeignKey("care_packages.care_package_id"), nullable=False),
     Column("person_id", Integer, ForeignKey("people.person_id"), nullable=False),
     Column("placement_id", Integer, ForeignKey("placements.placement_id")),
     Column("provider_id", Integer, ForeignKey("providers.provider_id")),
