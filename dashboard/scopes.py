@@ -1,0 +1,103 @@
+"""Scopes resolved against the organisation tree and the cost centres.
+
+A ``Scope`` (dashboard.model) is what the user asked for; a ``ResolvedScope`` is the set of team
+ids and cost-centre codes it covers, so measures can filter any dataset by its ``team_id`` or
+``cost_centre_code`` column. ``None`` means "no filter" (the borough: every row, including rows
+whose team or cost centre is empty, because those are still the borough's work and money).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from dashboard.model import Scope, ScopeError
+
+TEAM_LEVEL = "TEAM"
+
+
+@dataclass(frozen=True)
+class ResolvedScope:
+    scope: Scope
+    team_ids: frozenset[int] | None  # None: every team (borough)
+    cost_centres: frozenset[str] | None  # None: every cost centre (borough)
+    label: str = "Borough"
+
+    @property
+    def is_borough(self) -> bool:
+        return self.scope.is_borough
+
+    def filter_teams(self, frame: pd.DataFrame, column: str = "team_id") -> pd.DataFrame:
+        """Rows whose team is in scope (every row for the borough)."""
+        if self.team_ids is None:
+            return frame
+        return frame[frame[column].isin(list(self.team_ids)).fillna(False).astype(bool)]
+
+    def filter_cost_centres(
+        self, frame: pd.DataFrame, column: str = "cost_centre_code"
+    ) -> pd.DataFrame:
+        """Rows whose cost centre is in scope (every row for the borough)."""
+        if self.cost_centres is None:
+            return frame
+        return frame[frame[column].isin(list(self.cost_centres)).fillna(False).astype(bool)]
+
+
+def borough_scope() -> ResolvedScope:
+    return ResolvedScope(Scope.borough(), None, None, "Borough")
+
+
+def team_scope(org_id: int, name: str = "") -> ResolvedScope:
+    """One team, already known to exist (team matrix, history)."""
+    return ResolvedScope(Scope.team(org_id), frozenset({int(org_id)}), frozenset(), name)
+
+
+def teams_below(organisation: pd.DataFrame, org_id: int) -> frozenset[int]:
+    """TEAM nodes at or below ``org_id`` in the organisation tree (any depth; cycles are cut)."""
+    children: dict[int, list[int]] = {}
+    for child, parent in zip(organisation["org_id"], organisation["parent_org_id"], strict=True):
+        if pd.notna(parent):
+            children.setdefault(int(parent), []).append(int(child))
+    levels = dict(zip(organisation["org_id"].astype(int), organisation["org_level"], strict=True))
+    found: set[int] = set()
+    seen: set[int] = set()
+    stack = [int(org_id)]
+    while stack:
+        node = stack.pop()
+        if node in seen:  # a cycle in messy data must not loop forever
+            continue
+        seen.add(node)
+        if levels.get(node) == TEAM_LEVEL:
+            found.add(node)
+        stack.extend(children.get(node, ()))
+    return frozenset(found)
+
+
+def resolve(scope: Scope, organisation: pd.DataFrame, cost_centres: Iterable[str]) -> ResolvedScope:
+    """The teams and cost centres a scope covers. Raises ``ScopeError`` for unknown ids."""
+    if scope.is_borough:
+        return borough_scope()
+    if scope.kind == "cost_centre":
+        code = scope.keys[0]
+        if code not in set(cost_centres):
+            raise ScopeError(f"unknown cost centre: {code!r} (scope {scope})")
+        return ResolvedScope(scope, frozenset(), frozenset({code}), f"Cost centre {code}")
+
+    names = dict(zip(organisation["org_id"].astype(int), organisation["name"], strict=True))
+    levels = dict(zip(organisation["org_id"].astype(int), organisation["org_level"], strict=True))
+    ids = [int(key) for key in scope.keys]
+    for org_id in ids:
+        if org_id not in names:
+            raise ScopeError(f"unknown organisation id {org_id} (scope {scope})")
+    if scope.kind in ("team", "teams"):
+        for org_id in ids:
+            if levels[org_id] != TEAM_LEVEL:
+                raise ScopeError(
+                    f"organisation {org_id} ({names[org_id]}) is a {levels[org_id]}, not a team;"
+                    f" use service:{org_id}"
+                )
+        label = ", ".join(str(names[i]) for i in ids)
+        return ResolvedScope(scope, frozenset(ids), frozenset(), label)
+    team_ids = teams_below(organisation, ids[0])
+    return ResolvedScope(scope, team_ids, frozenset(), str(names[ids[0]]))
