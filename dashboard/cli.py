@@ -66,6 +66,11 @@ def _build_parser() -> argparse.ArgumentParser:
     refresh.set_defaults(handler=_refresh)
 
     scheduler = commands.add_parser("scheduler", help="run the refresher forever (one per store)")
+    scheduler.add_argument("--exit-if-locked", action="store_true",
+                           help="exit (status 1) if another scheduler holds the store's lock, "
+                                "instead of standing by to take over")
+    scheduler.add_argument("--lock-retry", type=_positive_int, default=30, metavar="SECONDS",
+                           help="while standing by, try the lock this often (default 30)")
     scheduler.set_defaults(handler=_scheduler)
 
     serve = commands.add_parser("serve", help="run the web app (production: gunicorn app:server)")
@@ -99,16 +104,58 @@ def _demo_data(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _history_hook():
+    """The after-refresh hook that records the daily indicator history, once it exists.
+
+    HOOK: ``dashboard.history.record_history(store, period)`` (the indicators work) writes the
+    history; until that module is there, refreshes simply record no history.
+    """
+    try:
+        from dashboard.history import record_history
+    except ModuleNotFoundError as exc:
+        if exc.name != "dashboard.history":
+            raise  # the module exists but something it imports is missing: say so
+        return None
+    return record_history
+
+
 def _refresh(args: argparse.Namespace, settings: Settings) -> int:
-    raise UsageError("refresh is not built yet")
+    from dashboard.refresher import UnknownDatasetError, refresh_datasets
+
+    try:
+        report = refresh_datasets(settings, args.datasets or None, after_refresh=_history_hook())
+    except UnknownDatasetError as exc:
+        raise UsageError(str(exc)) from None
+    if not report.runs:
+        raise UsageError(f"no dataset files (*.sql) in {settings.queries_dir}")
+    print(report)
+    failed = report.failed + (["history"] if report.after_refresh_error else [])
+    if failed:
+        print(f"csc-dashboard refresh: failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
-    raise UsageError("scheduler is not built yet")
+    from dashboard.refresher import SchedulerLockedError, run_scheduler
+
+    try:
+        run_scheduler(
+            settings,
+            after_refresh=_history_hook(),
+            exit_if_locked=args.exit_if_locked,
+            lock_retry_s=args.lock_retry,
+        )
+    except SchedulerLockedError as exc:
+        print(f"csc-dashboard scheduler: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    raise UsageError("serve is not built yet")
+    from dashboard.web.serve import serve
+
+    return serve(settings, host=args.host, port=args.port)
 
 
 def _indicators(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,316 @@
+"""The generic callbacks: one per kind of thing on a page, matched by id pattern.
+
+Every tile on every page is drawn by ``render_tiles`` (ids ``{"type": "tile", "ind": ...}``),
+every chart by ``render_charts``, every list by ``render_lists``. They run when the page's
+scope changes or when the version token changes, and the token changes only when a new
+snapshot lands: the poll itself (``poll_version``) costs no SQL and no pandas (issue 4).
+
+Each callback body is a plain function of the data layer and plain values, so tests and the
+benchmark call them directly; ``register_callbacks`` only wires them to an app.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import dash
+import pandas as pd
+from dash import ALL, Input, Output, State, ctx, html, no_update
+
+from dashboard.model import Indicator, IndicatorValue, Scope
+from dashboard.web import charts, components
+from dashboard.web.session import allowed_scope
+
+log = logging.getLogger(__name__)
+
+HISTORY_DAYS = 90
+
+
+# ----------------------------------------------------------------------------- plain functions
+
+
+def poll_version(data: Any, known: str | None) -> str | Any:
+    """The new version token, or ``no_update`` when nothing new has landed."""
+    token = data.version_token()
+    return no_update if token == known else token
+
+
+def render_tiles(
+    data: Any, scope: Scope, ids: Sequence[str], as_of: dt.date
+) -> tuple[list[Any], list[str]]:
+    """Children and class of each tile, in the order of ``ids``."""
+    if not ids:
+        return [], []
+    try:
+        values = {v.id: v for v in data.values(scope, list(ids))}
+    except Exception as exc:  # the store is unreachable: every tile says so, the page stays up
+        log.exception("values failed for %s", scope)
+        values = {}
+        error = f"{exc.__class__.__name__}: {exc}"
+    else:
+        error = "no value returned"
+    bodies, classes = [], []
+    for indicator_id in ids:
+        value = values.get(indicator_id) or IndicatorValue(
+            id=indicator_id,
+            title=indicator_id,
+            scope=str(scope),
+            value=None,
+            unit="count",
+            polarity="context",
+            status="failed",
+            error=error,
+        )
+        history = _history(data, indicator_id, scope) if value.status != "failed" else None
+        bodies.append(components.tile_body(value, history, as_of))
+        classes.append(components.tile_class(value))
+    return bodies, classes
+
+
+def render_charts(data: Any, scope: Scope, chart_ids: Sequence[str]) -> list[Any]:
+    figures = []
+    thresholds = _caseload_threshold(data)
+    for chart_id in chart_ids:
+        try:
+            frame = data.chart(chart_id, scope)
+        except Exception:  # one failed chart must not blank the others
+            log.exception("chart %s failed for %s", chart_id, scope)
+            frame = pd.DataFrame()
+        threshold = thresholds if chart_id == "caseload_by_worker" else None
+        figures.append(charts.figure_for(chart_id, frame, threshold))
+    return figures
+
+
+def render_history(data: Any, scope: Scope, indicator_ids: Sequence[str]) -> list[Any]:
+    titles = _titles(data)
+    return [
+        charts.history_figure(titles.get(i, i), _history(data, i, scope)) for i in indicator_ids
+    ]
+
+
+def render_lists(
+    data: Any, scope: Scope, indicator_ids: Sequence[str]
+) -> tuple[list[Any], list[Any], list[Any]]:
+    rows, columns, links = [], [], []
+    for indicator_id in indicator_ids:
+        frame = _drilldown(data, indicator_id, scope)
+        rows.append(components.grid_records(frame))
+        columns.append(components.column_defs(frame))
+        links.append(list_links(indicator_id, str(scope), len(frame)))
+    return rows, columns, links
+
+
+def render_matrix(data: Any, scope: Scope) -> Any:
+    try:
+        matrix = data.team_matrix(scope)
+    except Exception as exc:
+        log.exception("team matrix failed")
+        return html.P(f"The team matrix could not be computed: {exc}", className="tile__error")
+    team_tier = [i for i in data.catalogue("team")]
+    return components.team_matrix_table(matrix, team_tier)
+
+
+def open_drilldown(data: Any, indicator_id: str, scope: Scope) -> dict[str, Any]:
+    """Everything the drill-down panel shows for one tile: the rows its number counts."""
+    indicator = _indicator(data, indicator_id)
+    title = indicator.title if indicator else indicator_id
+    frame = _drilldown(data, indicator_id, scope)
+    return {
+        "title": f"{title} · {scope}",
+        "rows": components.grid_records(frame),
+        "columns": components.column_defs(frame),
+        "count": len(frame),
+        "links": list_links(indicator_id, str(scope), len(frame)),
+        "family": "person_id" in frame.columns,
+    }
+
+
+def render_family(data: Any, person_id: int, scope: Scope) -> dict[str, Any]:
+    """The open work of a child's whole family, grouped by child."""
+    frame = data.family(int(person_id), scope)
+    return {
+        "rows": components.grid_records(frame),
+        "columns": components.column_defs(frame),
+        "count": len(frame),
+    }
+
+
+def list_links(indicator_id: str, scope: str, count: int) -> list[Any]:
+    noun = "row" if count == 1 else "rows"
+    return [
+        html.Span(f"{count:,} {noun}", className="row-count", **{"data-count": str(count)}),
+        html.A(
+            "Download CSV",
+            href=components.download_href(indicator_id, scope, "csv"),
+            className="btn btn-outline-primary btn-sm ms-3",
+            **{"data-format": "csv"},
+        ),
+        html.A(
+            "Download Excel",
+            href=components.download_href(indicator_id, scope, "xlsx"),
+            className="btn btn-outline-primary btn-sm ms-2",
+            **{"data-format": "xlsx"},
+        ),
+    ]
+
+
+def _history(data: Any, indicator_id: str, scope: Scope) -> pd.DataFrame | None:
+    try:
+        frame = data.history(indicator_id, scope)
+    except Exception:  # history is decoration on a tile; its absence must not fail the tile
+        log.exception("history %s failed for %s", indicator_id, scope)
+        return None
+    if frame is None or frame.empty:
+        return frame
+    return frame.sort_values("day").tail(HISTORY_DAYS)
+
+
+def _drilldown(data: Any, indicator_id: str, scope: Scope) -> pd.DataFrame:
+    try:
+        return data.drilldown(indicator_id, scope)
+    except Exception:
+        log.exception("drill-down %s failed for %s", indicator_id, scope)
+        return pd.DataFrame()
+
+
+def _titles(data: Any) -> dict[str, str]:
+    return {i.id: i.title for i in data.catalogue()}
+
+
+def _indicator(data: Any, indicator_id: str) -> Indicator | None:
+    return next((i for i in data.catalogue() if i.id == indicator_id), None)
+
+
+def _caseload_threshold(data: Any) -> float | None:
+    indicator = _indicator(data, "average_caseload")
+    return indicator.thresholds.green if indicator and indicator.thresholds else None
+
+
+def _ids(outputs: Any, key: str) -> list[str]:
+    """The pattern ids' ``key`` values of an ``ALL`` output, in page order."""
+    if outputs and isinstance(outputs[0], list):
+        outputs = outputs[0]
+    return [o["id"][key] for o in outputs]
+
+
+# ----------------------------------------------------------------------------- wiring
+
+
+def register_callbacks(app: dash.Dash, data: Any, as_of: Any) -> None:
+    """Wire the plain functions above to ``app``. ``as_of`` returns the reporting date."""
+
+    @app.callback(
+        Output("data-version", "data"),
+        Input("poll", "n_intervals"),
+        State("data-version", "data"),
+        prevent_initial_call=True,
+    )
+    def _poll(_n: int, known: str | None) -> Any:
+        return poll_version(data, known)
+
+    @app.callback(
+        Output("page-scope", "data"),
+        Input("scope-select", "value"),
+        State("page-scope", "data"),
+        prevent_initial_call=True,
+    )
+    def _select(requested: str | None, current: str | None) -> Any:
+        scope = str(allowed_scope(requested, current or "borough"))
+        return no_update if scope == current else scope
+
+    @app.callback(
+        Output({"type": "tile", "ind": ALL}, "children"),
+        Output({"type": "tile", "ind": ALL}, "className"),
+        Input("data-version", "data"),
+        Input("page-scope", "data"),
+    )
+    def _tiles(_token: str, scope: str) -> Any:
+        ids = _ids(ctx.outputs_list, "ind")
+        return render_tiles(data, allowed_scope(scope), ids, as_of())
+
+    @app.callback(
+        Output({"type": "chart", "chart": ALL}, "figure"),
+        Input("data-version", "data"),
+        Input("page-scope", "data"),
+    )
+    def _charts(_token: str, scope: str) -> Any:
+        return render_charts(data, allowed_scope(scope), _ids(ctx.outputs_list, "chart"))
+
+    @app.callback(
+        Output({"type": "history", "ind": ALL}, "figure"),
+        Input("data-version", "data"),
+        Input("page-scope", "data"),
+    )
+    def _history_charts(_token: str, scope: str) -> Any:
+        return render_history(data, allowed_scope(scope), _ids(ctx.outputs_list, "ind"))
+
+    @app.callback(
+        Output({"type": "list", "ind": ALL}, "rowData"),
+        Output({"type": "list", "ind": ALL}, "columnDefs"),
+        Output({"type": "list-links", "ind": ALL}, "children"),
+        Input("data-version", "data"),
+        Input("page-scope", "data"),
+    )
+    def _lists(_token: str, scope: str) -> Any:
+        return render_lists(data, allowed_scope(scope), _ids(ctx.outputs_list, "ind"))
+
+    @app.callback(
+        Output({"type": "matrix", "page": ALL}, "children"),
+        Input("data-version", "data"),
+        Input("page-scope", "data"),
+    )
+    def _matrix(_token: str, scope: str) -> Any:
+        count = len(_ids(ctx.outputs_list, "page"))
+        return [render_matrix(data, allowed_scope(scope)) for _ in range(count)]
+
+    @app.callback(
+        Output("drill-modal", "is_open"),
+        Output("drill-title", "children"),
+        Output("drill-grid", "rowData"),
+        Output("drill-grid", "columnDefs"),
+        Output("drill-links", "children"),
+        Output("drill-state", "data"),
+        Output("family-panel", "hidden"),
+        Output("drill-grid", "selectedRows"),
+        Input({"type": "tile", "ind": ALL}, "n_clicks"),
+        State("page-scope", "data"),
+        prevent_initial_call=True,
+    )
+    def _drill(clicks: list[int | None], scope: str) -> Any:
+        trigger = ctx.triggered_id
+        if not trigger or not any(c for c in clicks or []) or not ctx.triggered[0]["value"]:
+            return (no_update,) * 8
+        allowed = allowed_scope(scope)
+        shown = open_drilldown(data, trigger["ind"], allowed)
+        state = {"ind": trigger["ind"], "scope": str(allowed), "family": shown["family"]}
+        return (
+            True,
+            shown["title"],
+            shown["rows"],
+            shown["columns"],
+            shown["links"],
+            state,
+            True,
+            [],
+        )
+
+    @app.callback(
+        Output("family-panel", "hidden", allow_duplicate=True),
+        Output("family-title", "children"),
+        Output("family-grid", "rowData"),
+        Output("family-grid", "columnDefs"),
+        Input("drill-grid", "selectedRows"),
+        State("drill-state", "data"),
+        prevent_initial_call=True,
+    )
+    def _family(selected: list[dict] | None, state: dict | None) -> Any:
+        if not selected or not state or selected[0].get("person_id") is None:
+            return True, no_update, no_update, no_update
+        row = selected[0]
+        shown = render_family(data, row["person_id"], allowed_scope(state["scope"]))
+        name = " ".join(str(row.get(k) or "") for k in ("first_names", "last_name")).strip()
+        title = f"Open work of the family of {name or 'child ' + str(row['person_id'])}"
+        return False, f"{title}: {shown['count']} items", shown["rows"], shown["columns"]

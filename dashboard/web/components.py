@@ -1,0 +1,468 @@
+"""How things render: tiles, comparisons, sparklines, grids and the RAG matrix.
+
+Plain functions from records and frames to Dash components, so tests call them directly and
+layouts never need to know how a tile is drawn. Colour is never the only signal: every RAG
+colour comes with a word and a symbol, every arrow with "better" or "worse" (WCAG 1.4.1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import dash_ag_grid as dag
+import pandas as pd
+from dash import dcc, html
+
+from dashboard.model import Indicator, IndicatorValue, Polarity
+
+RAG_TEXT = {
+    "green": ("✓", "On track"),
+    "amber": ("!", "Watch"),
+    "red": ("✕", "Act now"),
+}
+UNIT_SUFFIX = {
+    "count": "",
+    "percent": "%",
+    "money": "",
+    "per_10k": " per 10,000",
+    "days": " days",
+    "ratio": "",
+}
+
+
+# ----------------------------------------------------------------------------- values
+
+
+def format_value(value: float | int | None, unit: str) -> str:
+    """A value as a person reads it: ``17``, ``85.7%``, ``£1.24m``, ``330.3 per 10,000``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "no data"
+    if unit == "money":
+        return format_money(float(value))
+    if unit == "count":
+        return f"{int(round(value)):,}"
+    if unit == "percent":
+        return f"{value:.1f}%"
+    if unit == "per_10k":
+        return f"{value:,.1f}"
+    if unit == "days":
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+def format_money(amount: float) -> str:
+    sign = "−" if amount < 0 else ""
+    amount = abs(amount)
+    if amount >= 1_000_000:
+        return f"{sign}£{amount / 1_000_000:,.2f}m"
+    if amount >= 10_000:
+        return f"{sign}£{amount / 1_000:,.0f}k"
+    return f"{sign}£{amount:,.0f}"
+
+
+def unit_label(unit: str) -> str:
+    """The words after the number (the number's own symbol aside)."""
+    return {"per_10k": "per 10,000 children", "days": "days"}.get(unit, "")
+
+
+def format_time(moment: dt.datetime | None) -> str:
+    if moment is None:
+        return "never"
+    return moment.strftime("%d %b %Y %H:%M")
+
+
+# ----------------------------------------------------------------------------- comparison
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A value set against an earlier one or a national figure."""
+
+    label: str  # "yesterday", "England"
+    other: float
+    direction: str  # "up", "down", "same"
+    judgement: str  # "better", "worse", "neutral"
+
+    @property
+    def arrow(self) -> str:
+        return {"up": "▲", "down": "▼", "same": "▶"}[self.direction]
+
+
+def compare(
+    value: float | None, other: float | None, label: str, polarity: Polarity
+) -> Comparison | None:
+    """Direction of ``value`` against ``other`` and whether that is good, by polarity.
+
+    Higher-better: up is better. Lower-better: up is worse. Context indicators are neutral.
+    """
+    if value is None or other is None or _nan(value) or _nan(other):
+        return None
+    if math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-9):
+        return Comparison(label, other, "same", "neutral")
+    direction = "up" if value > other else "down"
+    if polarity == "higher_better":
+        judgement = "better" if direction == "up" else "worse"
+    elif polarity == "lower_better":
+        judgement = "better" if direction == "down" else "worse"
+    else:
+        judgement = "neutral"
+    return Comparison(label, other, direction, judgement)
+
+
+def previous_from_history(history: pd.DataFrame | None, as_of: dt.date) -> float | None:
+    """The most recent daily value before ``as_of`` (the day's own row is today's value)."""
+    if history is None or history.empty or "value" not in history:
+        return None
+    days = pd.to_datetime(history["day"]).dt.date
+    earlier = history.loc[days < as_of].dropna(subset=["value"])
+    if earlier.empty:
+        return None
+    return float(earlier.sort_values("day")["value"].iloc[-1])
+
+
+def choose_comparison(
+    value: IndicatorValue, history: pd.DataFrame | None, as_of: dt.date
+) -> Comparison | None:
+    """Previous day's value where history has one, else the comparator (e.g. England)."""
+    if value.value is None:
+        return None
+    previous = previous_from_history(history, as_of)
+    if previous is not None:
+        return compare(float(value.value), previous, "previous day", value.polarity)
+    comparator = value.comparator or {}
+    if comparator.get("value") is not None:
+        return compare(
+            float(value.value),
+            float(comparator["value"]),
+            str(comparator.get("label") or "comparator"),
+            value.polarity,
+        )
+    return None
+
+
+# ----------------------------------------------------------------------------- sparkline
+
+
+def sparkline_svg(values: Sequence[float], width: int = 120, height: int = 28) -> str | None:
+    """A sparkline as a ``data:`` SVG image; None when there are fewer than two points.
+
+    An image (not a plotly graph) because a page may carry a dozen of them: a few hundred
+    bytes each, no JavaScript.
+    """
+    points = [float(v) for v in values if v is not None and not _nan(v)]
+    if len(points) < 2:
+        return None
+    low, high = min(points), max(points)
+    span = (high - low) or 1.0
+    step = (width - 4) / (len(points) - 1)
+    coords = " ".join(
+        f"{2 + i * step:.1f},{height - 3 - (p - low) / span * (height - 6):.1f}"
+        for i, p in enumerate(points)
+    )
+    svg = (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+        f"viewBox='0 0 {width} {height}'><polyline fill='none' stroke='#1d4f91' "
+        f"stroke-width='2' points='{coords}'/></svg>"
+    )
+    return "data:image/svg+xml;charset=utf-8," + quote(svg)
+
+
+# ----------------------------------------------------------------------------- tiles
+
+
+def tile_state(value: IndicatorValue) -> str:
+    """One word for the tile's look: failed, no_data, green, amber, red or neutral."""
+    if value.status == "failed" and value.value is None:
+        return "failed"
+    if value.value is None or value.status == "no_data":
+        return "no_data"
+    return value.rag or "neutral"
+
+
+def tile_class(value: IndicatorValue) -> str:
+    classes = ["tile", f"tile--{tile_state(value)}"]
+    if value.stale:
+        classes.append("tile--stale")
+    return " ".join(classes)
+
+
+def tile_body(value: IndicatorValue, history: pd.DataFrame | None, as_of: dt.date) -> list[Any]:
+    """The inside of a tile: title, RAG, value, comparison, sparkline, computed time, badges."""
+    state = tile_state(value)
+    head = [html.Span(value.title, className="tile__title")]
+    if state in RAG_TEXT:
+        symbol, word = RAG_TEXT[state]
+        head.append(
+            html.Span(
+                [html.Span(symbol, **{"aria-hidden": "true"}), f" {word}"],
+                className=f"rag rag--{state}",
+            )
+        )
+    parts: list[Any] = [html.Span(head, className="tile__head")]
+
+    if state == "failed":
+        parts.append(
+            html.Span(
+                [html.Span("⚠", **{"aria-hidden": "true"}), " Could not compute"],
+                className="tile__error",
+            )
+        )
+        if value.error:
+            parts.append(html.Span(_short(value.error), className="tile__error-detail"))
+    else:
+        number = format_value(value.value, value.unit)
+        suffix = "" if value.value is None else unit_label(value.unit)
+        parts.append(
+            html.Span(
+                [number] + ([html.Span(f" {suffix}", className="tile__unit")] if suffix else []),
+                className="tile__value" + (" tile__value--none" if value.value is None else ""),
+            )
+        )
+        parts.extend(_extras(value))
+        comparison = choose_comparison(value, history, as_of)
+        if comparison is not None:
+            parts.append(comparison_line(comparison, value.unit))
+        spark = _spark(value, history)
+        if spark is not None:
+            parts.append(spark)
+
+    meta: list[Any] = [f"Computed {format_time(value.computed_at)}"]
+    if value.stale:
+        meta.append(
+            html.Span(f"Stale since {format_time(value.computed_at)}", className="badge-stale")
+        )
+    if value.status == "failed" and state != "failed":
+        meta.append(html.Span("Refresh failed: last good value", className="badge-stale"))
+    parts.append(html.Span(meta, className="tile__meta"))
+    return parts
+
+
+def comparison_line(comparison: Comparison, unit: str) -> html.Span:
+    words = {"better": " (better)", "worse": " (worse)", "neutral": ""}[comparison.judgement]
+    return html.Span(
+        [
+            html.Span(comparison.arrow, **{"aria-hidden": "true"}),
+            f" {format_value(comparison.other, unit)} {comparison.label}{words}",
+        ],
+        className=f"tile__compare compare--{comparison.judgement}",
+    )
+
+
+def tile_slot(indicator: Indicator, page_id: str) -> Any:
+    """The static shell of a tile; the tile callback fills it.
+
+    A tile with a drill-down is a button (keyboard reachable, opens the list); others are a
+    plain region.
+    """
+    placeholder = [
+        html.Span(html.Span(indicator.title, className="tile__title"), className="tile__head"),
+        html.Span("Loading…", className="tile__value tile__value--none"),
+    ]
+    ident = {"type": "tile", "ind": indicator.id}
+    if indicator.drilldown:
+        return html.Button(
+            placeholder,
+            id=ident,
+            n_clicks=0,
+            className="tile tile--loading",
+            title=f"Open the list behind {indicator.title}",
+        )
+    return html.Div(placeholder, id=ident, className="tile tile--loading tile--static")
+
+
+def unknown_tile(indicator_id: str) -> html.Div:
+    """A layout named an indicator the catalogue does not have: say so on the page."""
+    return html.Div(
+        [
+            html.Span(indicator_id, className="tile__title"),
+            html.Span(" Unknown indicator", className="tile__error"),
+        ],
+        className="tile tile--failed tile--static",
+    )
+
+
+def _extras(value: IndicatorValue) -> list[Any]:
+    shown = []
+    for key, extra in list(value.extra.items())[:2]:
+        if isinstance(extra, bool) or not isinstance(extra, int | float) or _nan(extra):
+            continue
+        label = key.replace("_", " ").capitalize()
+        text = (
+            format_money(extra)
+            if "cost" in key or "amount" in key
+            else f"{extra:,.1f}".rstrip("0").rstrip(".")
+        )
+        shown.append(html.Span(f"{label}: {text}", className="tile__extra"))
+    return shown
+
+
+def _spark(value: IndicatorValue, history: pd.DataFrame | None) -> html.Img | None:
+    if history is None or history.empty or "value" not in history:
+        return None
+    series = history.sort_values("day")["value"].tolist()[-90:]
+    src = sparkline_svg(series)
+    if src is None:
+        return None
+    first, last = series[0], series[-1]
+    alt = (
+        f"Daily history of {value.title}, {len(series)} days: "
+        f"from {format_value(first, value.unit)} to {format_value(last, value.unit)}"
+    )
+    return html.Img(src=src, alt=alt, className="tile__spark", width=120, height=28)
+
+
+def _short(text: str, limit: int = 140) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else text
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+# ----------------------------------------------------------------------------- grids
+
+
+def grid_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows for AG Grid: dates as ISO strings, missing values as None (valid JSON)."""
+    if frame.empty:
+        return []
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            out[column] = series.dt.strftime("%Y-%m-%d")
+    out = out.astype(object).where(out.notna(), None)
+    records = out.to_dict("records")
+    for record in records:
+        for key, item in record.items():
+            if isinstance(item, dt.date):
+                record[key] = item.isoformat()
+            elif isinstance(item, float) and math.isnan(item):
+                record[key] = None
+    return records
+
+
+def column_defs(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Sortable, filterable columns with readable headers; numbers filter as numbers."""
+    defs = []
+    for column in frame.columns:
+        series = frame[column]
+        is_number = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        spec: dict[str, Any] = {
+            "field": str(column),
+            "headerName": str(column).replace("_", " ").capitalize(),
+            "filter": "agNumberColumnFilter" if is_number else "agTextColumnFilter",
+        }
+        if is_number:
+            spec["type"] = "rightAligned"
+        defs.append(spec)
+    return defs
+
+
+def data_grid(ident: Any, label: str, height: str = "420px", selectable: bool = False) -> Any:
+    """An empty AG Grid (sortable and filterable); callbacks fill its rows and columns."""
+    options: dict[str, Any] = {
+        "animateRows": False,
+        "pagination": False,
+        "enableCellTextSelection": True,
+        "ensureDomOrder": True,  # screen readers and keyboard follow the visual order
+    }
+    if selectable:
+        options["rowSelection"] = {"mode": "singleRow", "enableClickSelection": True}
+    return html.Section(
+        dag.AgGrid(
+            id=ident,
+            rowData=[],
+            columnDefs=[],
+            defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 110},
+            dashGridOptions=options,
+            columnSize="responsiveSizeToFit",
+            style={"height": height, "width": "100%"},
+            className="ag-theme-quartz",
+        ),
+        **{"aria-label": label},
+        className="grid-region",
+    )
+
+
+def download_href(indicator_id: str, scope: str, fmt: str) -> str:
+    return f"/download/{quote(indicator_id)}.{fmt}?" + urlencode({"scope": scope})
+
+
+# ----------------------------------------------------------------------------- RAG matrix
+
+
+def team_matrix_table(
+    matrix: pd.DataFrame, indicators: Sequence[Indicator], team_path: str = "/team"
+) -> html.Table | html.P:
+    """Team × indicator table; each cell shows value and RAG word and links to that team's view.
+
+    ``matrix`` has one row per team: ``team_id``, ``team_name`` and, per indicator id, its
+    value in ``<id>`` and its RAG in ``<id>_rag`` (the data layer's ``team_matrix``).
+    """
+    if matrix is None or matrix.empty:
+        return html.P("No teams to show.", className="text-muted")
+    shown = [i for i in indicators if i.id in matrix.columns]
+    header = html.Thead(
+        html.Tr([html.Th("Team", scope="col")] + [html.Th(i.title, scope="col") for i in shown])
+    )
+    rows = []
+    for record in matrix.sort_values("team_name").to_dict("records"):
+        href = f"{team_path}?" + urlencode({"scope": f"team:{record['team_id']}"})
+        row = [html.Th(dcc.Link(str(record["team_name"]), href=href), scope="row")]
+        for indicator in shown:
+            value = record.get(indicator.id)
+            value = None if value is None or _nan(value) or value is pd.NA else value
+            rag = record.get(f"{indicator.id}_rag")
+            rag = rag if isinstance(rag, str) and rag in RAG_TEXT else None
+            text = format_value(value, indicator.unit)
+            label: list[Any] = [text]
+            if rag:
+                symbol, word = RAG_TEXT[rag]
+                label.append(
+                    html.Span(
+                        [html.Span(f" {symbol}", **{"aria-hidden": "true"}), f" {word}"],
+                        className="matrix-rag",
+                    )
+                )
+            row.append(
+                html.Td(
+                    dcc.Link(
+                        label,
+                        href=href,
+                        title=f"{record['team_name']}: {indicator.title} {text}",
+                    ),
+                    className=f"matrix-cell rag-cell--{rag or 'none'}",
+                )
+            )
+        rows.append(html.Tr(row))
+    return html.Table(
+        [
+            html.Caption("Teams by indicator, coloured and labelled by RAG rating"),
+            header,
+            html.Tbody(rows),
+        ],
+        className="table table-sm team-matrix",
+    )
+
+
+# ----------------------------------------------------------------------------- page parts
+
+
+def section(title: str, children: Iterable[Any], level: int = 2) -> html.Section:
+    heading = html.H2 if level == 2 else html.H3
+    return html.Section(
+        [heading(title, className="section-title"), *children], className="page-section"
+    )
+
+
+def page_header(title: str, question: str, extra: Sequence[Any] = ()) -> html.Header:
+    return html.Header(
+        [html.H1(title), html.P(question, className="lead"), *extra], className="page-header"
+    )

@@ -1,0 +1,42 @@
+"""What one app instance carries: its settings, its data layer and its store.
+
+Kept on the Flask server (``server.extensions``), never in a module global, so two apps built
+in one process (tests) each see their own data, and page layout functions (registered in Dash's
+process-wide page registry) find the data of the app serving the current request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
+
+from dashboard.config import Settings
+
+if TYPE_CHECKING:
+    from dashboard.data import DataLayer
+    from dashboard.store import SnapshotStore
+
+EXTENSION_KEY = "csc_dashboard"
+
+
+@dataclass(frozen=True)
+class WebContext:
+    settings: Settings
+    data: DataLayer
+    store: SnapshotStore
+    poll_interval_ms: int
+
+
+def attach(server: Flask, context: WebContext) -> None:
+    server.extensions[EXTENSION_KEY] = context
+
+
+def of(server: Flask) -> WebContext:
+    return server.extensions[EXTENSION_KEY]
+
+
+def current() -> WebContext:
+    """The context of the app handling the current request."""
+    return current_app.extensions[EXTENSION_KEY]

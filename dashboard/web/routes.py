@@ -1,0 +1,132 @@
+"""Flask routes beside the pages: the JSON API, the health check and drill-down downloads.
+
+Every route sits behind ``session.guard`` (registered as ``before_request`` for the whole
+server, Dash's own endpoints included), takes its scope from ``session.allowed_scope`` and
+reads data only through the data layer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+from typing import Any
+
+import pandas as pd
+from flask import Flask, Response, abort, request
+
+from dashboard.model import ScopeError
+from dashboard.web import context
+from dashboard.web.session import allowed_scope, guard
+
+log = logging.getLogger(__name__)
+
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def register_routes(server: Flask) -> None:
+    server.before_request(guard)
+    server.add_url_rule("/api/indicators", "api_indicators", api_indicators)
+    server.add_url_rule("/health", "health", health)
+    server.add_url_rule("/download/<indicator_id>.<fmt>", "download", download)
+
+
+def _scope_or_400() -> Any:
+    try:
+        return allowed_scope(request.args.get("scope"))
+    except ScopeError as exc:
+        abort(Response(json.dumps({"error": str(exc)}), 400, mimetype="application/json"))
+
+
+def api_indicators() -> Response:
+    """``[v.to_json() for v in values(scope)]``: the JSON of ``csc-dashboard indicators --json``."""
+    scope = _scope_or_400()
+    values = context.current().data.values(scope)
+    body = json.dumps([v.to_json() for v in values], indent=2)
+    return Response(body, mimetype="application/json")
+
+
+def health() -> Response:
+    """Store reachability and every dataset's age and status; 503 when the store is down."""
+    ctx = context.current()
+    now = dt.datetime.now(dt.UTC)
+    try:
+        reachable = bool(ctx.store.ping())
+    except Exception:  # ping should not raise, but health must answer whatever happens
+        log.exception("store ping failed")
+        reachable = False
+    datasets: list[dict[str, Any]] = []
+    if reachable:
+        try:
+            datasets = [_with_age(status, now) for status in ctx.data.dataset_status()]
+        except Exception as exc:
+            log.exception("dataset status failed")
+            reachable = False
+            datasets = [{"error": f"{exc.__class__.__name__}: {exc}"}]
+    body = {
+        "status": "ok" if reachable else "unavailable",
+        "store": {"reachable": reachable},
+        "checked_at": now.isoformat(),
+        "datasets": datasets,
+    }
+    return Response(
+        json.dumps(body, indent=2, default=str),
+        200 if reachable else 503,
+        mimetype="application/json",
+    )
+
+
+def download(indicator_id: str, fmt: str) -> Response:
+    """The drill-down rows of one indicator for a scope, as CSV or Excel, built on the server."""
+    if fmt not in FORMATS:
+        abort(404)
+    scope = _scope_or_400()
+    data = context.current().data
+    if indicator_id not in {i.id for i in data.catalogue()}:
+        abort(404)
+    frame = data.drilldown(indicator_id, scope)
+    name = f"{indicator_id}-{str(scope).replace(':', '-').replace(',', '_')}.{fmt}"
+    payload = to_csv(frame) if fmt == "csv" else to_xlsx(frame, indicator_id)
+    return Response(
+        payload,
+        mimetype=FORMATS[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def to_csv(frame: pd.DataFrame) -> bytes:
+    # A byte-order mark so Excel opens UTF-8 names correctly.
+    return frame.to_csv(index=False).encode("utf-8-sig")
+
+
+def to_xlsx(frame: pd.DataFrame, sheet: str) -> bytes:
+    buffer = io.BytesIO()
+    out = frame.copy()
+    for column in out.columns:  # Excel cannot hold time zones
+        if isinstance(out[column].dtype, pd.DatetimeTZDtype):
+            out[column] = out[column].dt.tz_localize(None)
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        out.to_excel(writer, index=False, sheet_name=sheet[:31])
+    return buffer.getvalue()
+
+
+def _with_age(status: Any, now: dt.datetime) -> dict[str, Any]:
+    record = dict(status) if isinstance(status, dict) else dict(vars(status))
+    computed = record.get("computed_at")
+    if isinstance(computed, str):
+        try:
+            computed = dt.datetime.fromisoformat(computed)
+        except ValueError:
+            computed = None
+    if isinstance(computed, dt.datetime):
+        if computed.tzinfo is None:
+            computed = computed.replace(tzinfo=dt.UTC)
+        record.setdefault("age_seconds", round((now - computed).total_seconds(), 1))
+    for key, item in record.items():
+        if isinstance(item, dt.datetime | dt.date):
+            record[key] = item.isoformat()
+    return record
