@@ -159,7 +159,39 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _indicators(args: argparse.Namespace, settings: Settings) -> int:
-    raise UsageError("indicators is not built yet")
+    import json
+
+    from dashboard.data import DataLayer
+    from dashboard.indicators.rag import ThresholdsFileError
+    from dashboard.model import Scope, ScopeError
+
+    try:
+        scope = Scope.parse(args.scope)
+        data = DataLayer(settings)
+    except (ScopeError, ThresholdsFileError) as exc:
+        raise UsageError(str(exc)) from None
+    snapshots_as_of = data.snapshot_as_of()
+    if snapshots_as_of is None:
+        print(
+            "csc-dashboard indicators: the store has no snapshots yet; "
+            "run csc-dashboard refresh first",
+            file=sys.stderr,
+        )
+        return 1
+    if args.as_of is not None and args.as_of != snapshots_as_of:
+        print(
+            f"csc-dashboard indicators: the snapshots were computed as of {snapshots_as_of}, "
+            f"not {args.as_of}; refresh for that date first: "
+            f"DASHBOARD_AS_OF={args.as_of} csc-dashboard refresh",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        values = data.values(scope)
+    except ScopeError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps([value.to_json() for value in values], indent=2, default=str))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -246,6 +246,8 @@ VIEW_DATASETS = {
     "organisation": "scopes, team list, team names in drill-downs",
     "budgets": "cost-centre list",
     "family_members": "family view",
+    "user_roles": "access control (dashboard/access.py)",
+    "budget_holders": "access control (dashboard/access.py)",
 }
 
 

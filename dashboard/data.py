@@ -1,0 +1,505 @@
+"""The data layer: the ONE door to data for pages, callbacks, exports and the JSON API.
+
+Everything here reads the snapshot store (never the source: no SQL runs on a page view), filters
+to a scope, and runs the indicator measures. Results are cached inside the instance per (store
+version token, scope), so a page view costs a version check and dictionary look-ups; the cache is
+bounded and there is no module-level state (each gunicorn worker has its own DataLayer).
+
+Access control will wrap this class: every public method that returns data takes an explicit
+``Scope`` so a user's scope can be checked or narrowed in one place.
+
+Chart ids for :meth:`DataLayer.chart` are listed in ``dashboard/indicators/charts.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from dashboard.config import Settings
+from dashboard.datasets import load_datasets
+from dashboard.indicators.catalogue import DEFINITIONS, VIEW_DATASETS, Definition, rag_of
+from dashboard.indicators.charts import CHARTS
+from dashboard.indicators.measure import (
+    DEFAULT_POPULATION,
+    MeasureInput,
+    Measurement,
+    full_name,
+)
+from dashboard.indicators.rag import effective_thresholds
+from dashboard.model import Indicator, IndicatorValue, Scope, ScopeError, Tier
+from dashboard.reporting import ReportingPeriod
+from dashboard.scopes import ResolvedScope, resolve
+from dashboard.store import Snapshot, SnapshotStore
+
+log = logging.getLogger(__name__)
+
+CACHE_ENTRIES = 1024
+DEFAULT_REFRESH = dt.timedelta(hours=1)  # for a dataset whose file is gone or broken
+T = TypeVar("T")
+
+
+class NotApplicable(ScopeError):
+    """An indicator or chart asked for a scope it does not apply to."""
+
+
+@dataclass(frozen=True)
+class _State:
+    """What one version of the store holds: the latest good snapshot and status per dataset."""
+
+    token: str
+    snapshots: dict[str, Snapshot]
+    status: dict[str, Any]  # dataset id -> store.DatasetStatus
+
+
+class DataLayer:
+    def __init__(self, settings: Settings, store: SnapshotStore | None = None) -> None:
+        self.settings = settings
+        self.store = store if store is not None else SnapshotStore.from_settings(settings)
+        # A bad thresholds file stops here with a message naming the file and the key.
+        self._thresholds = effective_thresholds(settings.thresholds_file)
+        specs, _bad = load_datasets(settings.queries_dir)
+        self._refresh = {key: spec.refresh for key, spec in specs.items()}
+        self._titles = {key: spec.title for key, spec in specs.items()}
+        self._dataset_ids = sorted(
+            set(specs) | set(VIEW_DATASETS)
+            | {d for definition in DEFINITIONS.values() for d in definition.indicator.datasets}
+        )
+        self._population = settings.child_population or DEFAULT_POPULATION
+        self._lock = threading.Lock()
+        self._state: _State | None = None
+        self._cache: OrderedDict[Hashable, Any] = OrderedDict()
+
+    # --- versions and snapshots ------------------------------------------------------------
+
+    def version_token(self) -> str:
+        """Changes whenever any dataset gets a new version or history is written (cheap)."""
+        return self.store.version_token()
+
+    def _current(self) -> _State:
+        token = self.store.version_token()
+        with self._lock:
+            if self._state is not None and self._state.token == token:
+                return self._state
+        snapshots = {}
+        for dataset_id in self._dataset_ids:
+            snapshot = self.store.latest(dataset_id)
+            if snapshot is not None:
+                snapshots[dataset_id] = snapshot
+        state = _State(token, snapshots, dict(self.store.status()))
+        with self._lock:
+            self._state = state
+            self._cache.clear()  # every entry was keyed by an older token
+        return state
+
+    def has_snapshots(self) -> bool:
+        return bool(self._current().snapshots)
+
+    def snapshot_as_of(self) -> dt.date | None:
+        """The reporting date the latest snapshots were computed for (the most recent)."""
+        days = [s.meta.as_of for s in self._current().snapshots.values()]
+        return max(days) if days else None
+
+    def _cached(self, key: Hashable, build: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        value = build()
+        with self._lock:
+            self._cache[key] = value
+            while len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return value
+
+    def _frames(self, state: _State) -> dict[str, pd.DataFrame]:
+        return {key: snapshot.frame for key, snapshot in state.snapshots.items()}
+
+    def _period(self, state: _State, datasets: Sequence[str]) -> ReportingPeriod:
+        days = [state.snapshots[d].meta.as_of for d in datasets if d in state.snapshots]
+        return ReportingPeriod.for_date(max(days) if days else self.settings.reporting_date())
+
+    def _input(self, state: _State, resolved: ResolvedScope,
+               datasets: Sequence[str]) -> MeasureInput:
+        return MeasureInput(self._frames(state), resolved, self._period(state, datasets),
+                            self._population, self._thresholds)
+
+    # --- scopes ----------------------------------------------------------------------------
+
+    def resolve(self, scope: Scope) -> ResolvedScope:
+        """The team ids and cost centres a scope covers; ScopeError for unknown ids."""
+        state = self._current()
+        return self._cached((state.token, "resolve", scope), lambda: self._resolve(state, scope))
+
+    def _resolve(self, state: _State, scope: Scope) -> ResolvedScope:
+        if scope.is_borough:
+            return resolve(scope, pd.DataFrame(), ())
+        if scope.kind == "cost_centre":
+            if "budgets" not in state.snapshots:
+                raise ScopeError(f"cannot check {scope}: the budgets dataset has no snapshot yet")
+            codes = state.snapshots["budgets"].frame["cost_centre_code"].dropna()
+            return resolve(scope, pd.DataFrame(), set(codes.astype(str)))
+        if "organisation" not in state.snapshots:
+            raise ScopeError(f"cannot check {scope}: the organisation dataset has no snapshot yet")
+        return resolve(scope, state.snapshots["organisation"].frame, ())
+
+    # --- the catalogue and values ------------------------------------------------------------
+
+    def catalogue(self, tier: Tier | None = None) -> list[Indicator]:
+        """Every indicator's declaration (of one tier if given), in page order."""
+        return [d.indicator for d in DEFINITIONS.values() if tier is None or d.indicator.tier == tier]
+
+    def definition(self, indicator_id: str) -> Definition:
+        try:
+            return DEFINITIONS[indicator_id]
+        except KeyError:
+            raise KeyError(f"unknown indicator: {indicator_id!r}") from None
+
+    def applicable(self, scope: Scope) -> list[str]:
+        return [key for key, d in DEFINITIONS.items() if d.applies_to(scope)]
+
+    def values(self, scope: Scope, ids: Sequence[str] | None = None) -> list[IndicatorValue]:
+        """Values of the given indicators (default: every one that applies to the scope)."""
+        state = self._current()
+        resolved = self.resolve(scope)
+        wanted = self.applicable(scope) if ids is None else list(ids)
+        return [self._value(state, self.definition(key), resolved) for key in wanted]
+
+    def value(self, indicator_id: str, scope: Scope) -> IndicatorValue:
+        return self.values(scope, [indicator_id])[0]
+
+    def drilldown(self, indicator_id: str, scope: Scope) -> pd.DataFrame:
+        """The rows the number counts (for a count indicator, exactly ``value`` rows)."""
+        definition = self.definition(indicator_id)
+        state = self._current()
+        measurement, _error = self._measure(state, definition, self.resolve(scope))
+        rows = measurement.rows if measurement is not None else None
+        return self._named(state, rows if rows is not None else pd.DataFrame())
+
+    def _measure(self, state: _State, definition: Definition,
+                 resolved: ResolvedScope) -> tuple[Measurement | None, str | None]:
+        if not definition.applies_to(resolved.scope):
+            raise NotApplicable(f"{definition.id} does not apply to scope {resolved.scope}")
+        missing = [d for d in definition.indicator.datasets if d not in state.snapshots]
+        if missing:
+            return None, f"no good snapshot of {', '.join(missing)}"
+
+        def build() -> tuple[Measurement | None, str | None]:
+            data = self._input(state, resolved, definition.indicator.datasets)
+            try:
+                return definition.measure(data), None
+            except Exception as exc:  # one broken measure marks only its own tile
+                log.exception("measure %s failed for %s", definition.id, resolved.scope)
+                return None, f"could not compute: {exc.__class__.__name__}: {exc}"
+
+        return self._cached((state.token, "measure", definition.id, resolved.scope), build)
+
+    def _value(self, state: _State, definition: Definition,
+               resolved: ResolvedScope) -> IndicatorValue:
+        indicator = definition.indicator
+        measurement, error = self._measure(state, definition, resolved)
+        computed_at, stale, dataset_errors = self._freshness(state, indicator.datasets)
+        errors = [e for e in (error, *dataset_errors) if e]
+        comparator = (
+            {"label": indicator.england_label or "England", "value": indicator.england}
+            if indicator.england is not None else None
+        )
+        common = dict(
+            id=indicator.id, title=indicator.title, scope=str(resolved.scope), unit=indicator.unit,
+            polarity=indicator.polarity, comparator=comparator, computed_at=computed_at,
+            stale=stale, error="; ".join(errors) or None,
+        )
+        if measurement is None:
+            return IndicatorValue(value=None, status="failed", **common)
+        thresholds = self._thresholds.get(indicator.id)
+        extra: dict[str, Any] = dict(measurement.extra)
+        if definition.chart:
+            rows = measurement.rows if measurement.rows is not None else pd.DataFrame()
+            extra["series"] = _records(self._named(state, rows))
+        # A failed latest attempt keeps the last good value on show, stale, with the error.
+        status = "ok" if measurement.value is not None or definition.chart else "no_data"
+        if dataset_errors:
+            status = "failed"
+        return IndicatorValue(
+            value=measurement.value,
+            rag=rag_of(definition, measurement, thresholds),
+            numerator=measurement.numerator,
+            denominator=measurement.denominator,
+            status=status,
+            extra=extra,
+            **common,
+        )
+
+    def _freshness(self, state: _State, datasets: Sequence[str]
+                   ) -> tuple[dt.datetime | None, bool, list[str]]:
+        """(oldest computed_at, stale?, errors) over an indicator's datasets.
+
+        Stale: the last good snapshot is older than twice the dataset's refresh interval, or
+        the latest attempt failed (the last good value is shown, with the error).
+        """
+        now = dt.datetime.now(dt.UTC)
+        computed: list[dt.datetime] = []
+        stale = False
+        errors: list[str] = []
+        for dataset_id in datasets:
+            snapshot = state.snapshots.get(dataset_id)
+            if snapshot is not None:
+                computed.append(snapshot.meta.computed_at)
+                limit = 2 * self._refresh.get(dataset_id, DEFAULT_REFRESH)
+                if now - snapshot.meta.computed_at > limit:
+                    stale = True
+            status = state.status.get(dataset_id)
+            attempt = getattr(status, "last_attempt", None)
+            if attempt is not None and attempt.status != "ok":
+                stale = True
+                errors.append(f"{dataset_id}: {attempt.error or 'refresh failed'}")
+        return (min(computed) if computed else None), stale, errors
+
+    # --- charts, matrix, history ------------------------------------------------------------
+
+    def chart(self, chart_id: str, scope: Scope) -> pd.DataFrame:
+        """Chart data (ids in dashboard/indicators/charts.py). Empty when its data is missing."""
+        try:
+            chart = CHARTS[chart_id]
+        except KeyError:
+            raise KeyError(f"unknown chart: {chart_id!r}; known: {', '.join(CHARTS)}") from None
+        applies = scope.is_borough or (
+            not chart.borough_only and (
+                (chart.tier == "team" and scope.is_teams)
+                or (chart.tier == "budget" and scope.kind == "cost_centre")
+            )
+        )
+        if not applies:
+            raise NotApplicable(f"chart {chart_id} does not apply to scope {scope}")
+        state = self._current()
+        resolved = self.resolve(scope)
+        if any(d not in state.snapshots for d in chart.datasets):
+            return pd.DataFrame()
+
+        def build() -> pd.DataFrame:
+            return self._named(state, chart.build(self._input(state, resolved, chart.datasets)))
+
+        return self._cached((state.token, "chart", chart_id, scope), build)
+
+    def team_matrix(self, scope: Scope) -> pd.DataFrame:
+        """One row per team in scope; per team-tier indicator ``<id>`` (value) and ``<id>_rag``."""
+        if not (scope.is_borough or scope.is_teams):
+            raise NotApplicable(f"the team matrix does not apply to scope {scope}")
+        state = self._current()
+        resolved = self.resolve(scope)
+        definition = DEFINITIONS["team_matrix"]
+        if any(d not in state.snapshots for d in definition.indicator.datasets):
+            return pd.DataFrame()
+        from dashboard.indicators.catalogue import team_matrix_frame
+
+        return self._cached(
+            (state.token, "matrix", scope),
+            lambda: team_matrix_frame(self._input(state, resolved, definition.indicator.datasets)),
+        )
+
+    def history(self, indicator_id: str, scope: Scope) -> pd.DataFrame:
+        """Daily history [day, value, numerator, denominator] recorded by the refresher.
+
+        Recorded for the borough, each team and each cost centre; a service or set of teams is
+        the sum of its teams' numerators over the sum of their denominators, day by day.
+        """
+        definition = self.definition(indicator_id)
+        if not definition.applies_to(scope):
+            raise NotApplicable(f"{indicator_id} does not apply to scope {scope}")
+        if scope.is_borough or scope.kind in ("team", "cost_centre"):
+            return self.store.history(indicator_id, str(scope))
+        resolved = self.resolve(scope)
+        parts = [self.store.history(indicator_id, str(Scope.team(t)))
+                 for t in sorted(resolved.team_ids or ())]
+        parts = [p for p in parts if not p.empty]
+        if not parts:
+            return self.store.history(indicator_id, str(scope))
+        daily = pd.concat(parts).groupby("day", as_index=False)[
+            ["value", "numerator", "denominator"]].sum(min_count=1)
+        unit = definition.indicator.unit
+        if unit in ("percent", "ratio"):
+            scale = 100.0 if unit == "percent" else 1.0
+            den = daily["denominator"].where(daily["denominator"] != 0)
+            daily["value"] = (scale * daily["numerator"] / den).round(2)
+        return daily
+
+    # --- lists and views -------------------------------------------------------------------
+
+    def teams(self) -> pd.DataFrame:
+        """Every team: org_id, name, service_id, service_name, service_area."""
+        state = self._current()
+        if "organisation" not in state.snapshots:
+            return pd.DataFrame(columns=["org_id", "name", "service_id", "service_name",
+                                         "service_area"])
+        org = state.snapshots["organisation"].frame
+        names = dict(zip(org["org_id"], org["name"], strict=True))
+        teams = org[org["org_level"] == "TEAM"]
+        return pd.DataFrame(
+            {
+                "org_id": teams["org_id"].astype(int),
+                "name": teams["name"],
+                "service_id": teams["parent_org_id"],
+                "service_name": teams["parent_org_id"].map(names),
+                "service_area": teams["service_area"],
+            }
+        ).reset_index(drop=True)
+
+    def services(self) -> pd.DataFrame:
+        """Every SERVICE node: org_id, name, service_area."""
+        state = self._current()
+        if "organisation" not in state.snapshots:
+            return pd.DataFrame(columns=["org_id", "name", "service_area"])
+        org = state.snapshots["organisation"].frame
+        services = org[org["org_level"] == "SERVICE"]
+        return services[["org_id", "name", "service_area"]].reset_index(drop=True)
+
+    def cost_centres(self) -> pd.DataFrame:
+        """Every cost centre: code, description, service_area, budget holder, revised budget."""
+        state = self._current()
+        if "budgets" not in state.snapshots:
+            return pd.DataFrame(columns=["cost_centre_code", "description", "service_area",
+                                         "budget_holder_worker_id", "budget_holder",
+                                         "revised_budget"])
+        frame = state.snapshots["budgets"].frame
+        return pd.DataFrame(
+            {
+                "cost_centre_code": frame["cost_centre_code"],
+                "description": frame["description"],
+                "service_area": frame["service_area"],
+                "budget_holder_worker_id": frame["budget_holder_worker_id"],
+                "budget_holder": full_name(frame["holder_first_names"],
+                                           frame["holder_last_names"]),
+                "revised_budget": frame["revised_budget"],
+            }
+        )
+
+    def family(self, person_id: int, scope: Scope) -> pd.DataFrame:
+        """The child's family group members and their open work (cases and open steps).
+
+        The child must have an open case or open step in the scope. One row per member and open
+        item; a member with no open work has one row with an empty ``kind``.
+        """
+        state = self._current()
+        resolved = self.resolve(scope)
+        needed = ("open_cases", "open_steps", "family_members")
+        if any(d not in state.snapshots for d in needed):
+            return pd.DataFrame()
+        cases = state.snapshots["open_cases"].frame
+        steps = state.snapshots["open_steps"].frame
+        members = state.snapshots["family_members"].frame
+        person_id = int(person_id)
+        in_scope = (
+            (resolved.filter_teams(cases)["person_id"] == person_id).any()
+            or (resolved.filter_teams(steps)["person_id"] == person_id).any()
+        )
+        if not in_scope:
+            raise NotApplicable(f"child {person_id} has no open case or open step in {scope}")
+        groups = set(members.loc[members["person_id"] == person_id, "group_id"].dropna())
+        family = members[members["group_id"].isin(list(groups))]
+        people = sorted(set(family["person_id"].dropna().astype(int)) | {person_id})
+        work = pd.concat(
+            [
+                pd.DataFrame({
+                    "person_id": cases["person_id"], "kind": "case",
+                    "item_id": cases["referral_id"], "description": "Open case",
+                    "category": "CASE", "status": "OPEN", "due_date": pd.NaT,
+                    "worker_name": full_name(cases["worker_first_names"],
+                                             cases["worker_last_names"]),
+                    "team_id": cases["team_id"],
+                })[cases["person_id"].isin(people).fillna(False).astype(bool)],
+                pd.DataFrame({
+                    "person_id": steps["person_id"], "kind": "step",
+                    "item_id": steps["workflow_step_id"],
+                    "description": steps["step_description"], "category": steps["category"],
+                    "status": steps["step_status"], "due_date": steps["due_date"],
+                    "worker_name": full_name(steps["worker_first_names"],
+                                             steps["worker_last_names"]),
+                    "team_id": steps["team_id"],
+                })[steps["person_id"].isin(people).fillna(False).astype(bool)],
+            ],
+            ignore_index=True,
+        )
+        who = family.drop_duplicates("person_id")[["person_id", "group_id", "first_names",
+                                                   "last_name", "date_of_birth"]]
+        everyone = pd.DataFrame({"person_id": pd.array(people, dtype="Int64")}).merge(
+            who.assign(person_id=who["person_id"].astype("Int64")), on="person_id", how="left")
+        everyone["child_name"] = full_name(everyone["first_names"], everyone["last_name"])
+        out = everyone.drop(columns=["first_names", "last_name"]).merge(
+            work.assign(person_id=work["person_id"].astype("Int64")), on="person_id", how="left"
+        )
+        return self._named(state, out.sort_values(["person_id", "kind", "due_date"])
+                           .reset_index(drop=True))
+
+    def dataset_status(self) -> list[dict[str, Any]]:
+        """Per dataset: title, refresh, computed_at, age, status, error, rows, as_of."""
+        state = self._current()
+        now = dt.datetime.now(dt.UTC)
+        out = []
+        for dataset_id in sorted(set(self._refresh) | set(state.status)):
+            status = state.status.get(dataset_id)
+            good = getattr(status, "last_good", None)
+            attempt = getattr(status, "last_attempt", None)
+            refresh = self._refresh.get(dataset_id, DEFAULT_REFRESH)
+            age = (now - good.computed_at).total_seconds() if good is not None else None
+            if good is None:
+                state_text = "failed" if attempt is not None else "never"
+            elif attempt is not None and attempt.status != "ok":
+                state_text = "failed"
+            elif age is not None and age > 2 * refresh.total_seconds():
+                state_text = "stale"
+            else:
+                state_text = "ok"
+            out.append({
+                "dataset_id": dataset_id,
+                "title": self._titles.get(dataset_id, dataset_id),
+                "refresh_s": int(refresh.total_seconds()),
+                "computed_at": good.computed_at if good is not None else None,
+                "age_s": age,
+                "status": state_text,
+                "error": attempt.error if attempt is not None and attempt.status != "ok" else None,
+                "rows": good.row_count if good is not None else None,
+                "as_of": good.as_of if good is not None else None,
+                "version": good.version if good is not None else None,
+            })
+        return out
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _named(self, state: _State, frame: pd.DataFrame) -> pd.DataFrame:
+        """Add ``team_name`` beside ``team_id`` so lists show names, not numbers."""
+        if ("team_id" not in frame.columns or "team_name" in frame.columns
+                or "organisation" not in state.snapshots):
+            return frame
+        org = state.snapshots["organisation"].frame
+        names = dict(zip(org["org_id"].astype(int), org["name"], strict=True))
+        frame = frame.copy()
+        position = list(frame.columns).index("team_id") + 1
+        frame.insert(position, "team_name",
+                     frame["team_id"].map(lambda t: names.get(int(t)) if pd.notna(t) else None))
+        return frame
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame as JSON-ready records: ISO dates, None for missing, plain numbers."""
+    out = []
+    for row in frame.to_dict(orient="records"):
+        clean: dict[str, Any] = {}
+        for key, value in row.items():
+            if value is None or (not isinstance(value, str) and pd.isna(value)):
+                clean[key] = None
+            elif isinstance(value, pd.Timestamp | dt.date):
+                clean[key] = value.date().isoformat() if isinstance(value, pd.Timestamp) \
+                    else value.isoformat()
+            elif hasattr(value, "item"):
+                clean[key] = value.item()
+            else:
+                clean[key] = value
+        out.append(clean)
+    return out
