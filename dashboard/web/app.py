@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, *, poll_seconds: float | None =
     context.attach(app.server, context.WebContext(settings, data, store, interval_ms))
     pages = register_pages(app)
     app.layout = lambda: shell(pages, data.version_token(), interval_ms)
-    register_callbacks(app, data, settings.reporting_date)
+    register_callbacks(app, data, lambda: data.snapshot_as_of() or settings.reporting_date())
     register_routes(app.server)
     return app
 

@@ -44,8 +44,10 @@ def render_tiles(
     """Children and class of each tile, in the order of ``ids``."""
     if not ids:
         return [], []
+    applicable = set(data.applicable(scope))
+    wanted = [i for i in ids if i in applicable]
     try:
-        values = {v.id: v for v in data.values(scope, list(ids))}
+        values = {v.id: v for v in data.values(scope, wanted)} if wanted else {}
     except Exception as exc:  # the store is unreachable: every tile says so, the page stays up
         log.exception("values failed for %s", scope)
         values = {}
@@ -54,16 +56,11 @@ def render_tiles(
         error = "no value returned"
     bodies, classes = [], []
     for indicator_id in ids:
-        value = values.get(indicator_id) or IndicatorValue(
-            id=indicator_id,
-            title=indicator_id,
-            scope=str(scope),
-            value=None,
-            unit="count",
-            polarity="context",
-            status="failed",
-            error=error,
-        )
+        value = values.get(indicator_id)
+        if value is None and indicator_id not in applicable:
+            value = _placeholder(data, indicator_id, scope, "no_data", f"Not measured for {scope}")
+        elif value is None:
+            value = _placeholder(data, indicator_id, scope, "failed", error)
         history = _history(data, indicator_id, scope) if value.status != "failed" else None
         bodies.append(components.tile_body(value, history, as_of))
         classes.append(components.tile_class(value))
@@ -124,7 +121,7 @@ def open_drilldown(data: Any, indicator_id: str, scope: Scope) -> dict[str, Any]
         "columns": components.column_defs(frame),
         "count": len(frame),
         "links": list_links(indicator_id, str(scope), len(frame)),
-        "family": "person_id" in frame.columns,
+        "family": bool({"child_id", "person_id"} & set(frame.columns)),
     }
 
 
@@ -155,6 +152,22 @@ def list_links(indicator_id: str, scope: str, count: int) -> list[Any]:
             **{"data-format": "xlsx"},
         ),
     ]
+
+
+def _placeholder(
+    data: Any, indicator_id: str, scope: Scope, status: str, error: str
+) -> IndicatorValue:
+    indicator = _indicator(data, indicator_id)
+    return IndicatorValue(
+        id=indicator_id,
+        title=indicator.title if indicator else indicator_id,
+        scope=str(scope),
+        value=None,
+        unit=indicator.unit if indicator else "count",
+        polarity=indicator.polarity if indicator else "context",
+        status=status,  # type: ignore[arg-type]
+        error=error,
+    )
 
 
 def _history(data: Any, indicator_id: str, scope: Scope) -> pd.DataFrame | None:
@@ -307,10 +320,23 @@ def register_callbacks(app: dash.Dash, data: Any, as_of: Any) -> None:
         prevent_initial_call=True,
     )
     def _family(selected: list[dict] | None, state: dict | None) -> Any:
-        if not selected or not state or selected[0].get("person_id") is None:
+        row = (selected or [{}])[0]
+        person_id = child_of(row)
+        if person_id is None or not state:
             return True, no_update, no_update, no_update
-        row = selected[0]
-        shown = render_family(data, row["person_id"], allowed_scope(state["scope"]))
-        name = " ".join(str(row.get(k) or "") for k in ("first_names", "last_name")).strip()
-        title = f"Open work of the family of {name or 'child ' + str(row['person_id'])}"
-        return False, f"{title}: {shown['count']} items", shown["rows"], shown["columns"]
+        try:
+            shown = render_family(data, person_id, allowed_scope(state["scope"]))
+        except Exception as exc:  # e.g. the child has no open work in this scope
+            log.info("family view for %s: %s", person_id, exc)
+            return False, f"No family view: {exc}", [], []
+        name = row.get("child_name") or f"child {person_id}"
+        title = f"Open work of the family of {name}: {shown['count']} items"
+        return False, title, shown["rows"], shown["columns"]
+
+
+def child_of(row: dict[str, Any]) -> int | None:
+    """The child's id in a drill-down row (``child_id`` in lists, ``person_id`` in raw frames)."""
+    for key in ("child_id", "person_id"):
+        if row.get(key) is not None:
+            return int(row[key])
+    return None

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 import dash_ag_grid as dag
 import pandas as pd
@@ -20,6 +21,7 @@ from dash import dcc, html
 
 from dashboard.model import Indicator, IndicatorValue, Polarity
 
+LOCAL_TIME = ZoneInfo("Europe/London")
 RAG_TEXT = {
     "green": ("✓", "On track"),
     "amber": ("!", "Watch"),
@@ -67,12 +69,15 @@ def format_money(amount: float) -> str:
 
 def unit_label(unit: str) -> str:
     """The words after the number (the number's own symbol aside)."""
-    return {"per_10k": "per 10,000 children", "days": "days"}.get(unit, "")
+    return {"per_10k": "per 10,000", "days": "days"}.get(unit, "")
 
 
 def format_time(moment: dt.datetime | None) -> str:
+    """Local (UK) time for people; the store keeps UTC."""
     if moment is None:
         return "never"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(LOCAL_TIME)
     return moment.strftime("%d %b %Y %H:%M")
 
 
@@ -223,6 +228,8 @@ def tile_body(value: IndicatorValue, history: pd.DataFrame | None, as_of: dt.dat
                 className="tile__value" + (" tile__value--none" if value.value is None else ""),
             )
         )
+        if value.value is None and value.error:
+            parts.append(html.Span(_short(value.error), className="tile__error-detail"))
         parts.extend(_extras(value))
         comparison = choose_comparison(value, history, as_of)
         if comparison is not None:
@@ -247,7 +254,7 @@ def comparison_line(comparison: Comparison, unit: str) -> html.Span:
     return html.Span(
         [
             html.Span(comparison.arrow, **{"aria-hidden": "true"}),
-            f" {format_value(comparison.other, unit)} {comparison.label}{words}",
+            f" vs {comparison.label} {format_value(comparison.other, unit)}{words}",
         ],
         className=f"tile__compare compare--{comparison.judgement}",
     )
@@ -287,16 +294,18 @@ def unknown_tile(indicator_id: str) -> html.Div:
 
 
 def _extras(value: IndicatorValue) -> list[Any]:
+    """Up to two numeric extras of a value (e.g. "Oldest wait days: 12"), readably formatted."""
     shown = []
     for key, extra in list(value.extra.items())[:2]:
         if isinstance(extra, bool) or not isinstance(extra, int | float) or _nan(extra):
             continue
         label = key.replace("_", " ").capitalize()
-        text = (
-            format_money(extra)
-            if "cost" in key or "amount" in key
-            else f"{extra:,.1f}".rstrip("0").rstrip(".")
-        )
+        if "percent" in key:
+            text = f"{extra:.1f}%"
+        elif isinstance(extra, float) and value.unit == "money":
+            text = format_money(extra)
+        else:
+            text = f"{extra:,.1f}".removesuffix(".0")
         shown.append(html.Span(f"{label}: {text}", className="tile__extra"))
     return shown
 

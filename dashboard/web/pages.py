@@ -22,6 +22,9 @@ from layouts import Page, all_pages
 
 log = logging.getLogger(__name__)
 
+# No mode bar: it covers the title and adds a dozen unlabelled tab stops per chart.
+GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}
+
 
 def register_pages(app: dash.Dash) -> list[Page]:
     """Register every declared page with ``app`` (built with ``use_pages=True, pages_folder=""``)."""
@@ -50,7 +53,7 @@ def render_page(page: Page, scope: str | None = None, **_query: Any) -> Any:
 def page_layout(page: Page, data: Any, requested_scope: str | None) -> Any:
     """The frame of a tier page for a requested scope (checked by ``allowed_scope``)."""
     options = selector_options(page, data)
-    default = page.default_scope or (options[0]["value"] if options else "borough")
+    default = page.default_scope or _first_team(options)
     notice = []
     try:
         scope = str(allowed_scope(requested_scope, default))
@@ -119,6 +122,12 @@ def page_layout(page: Page, data: Any, requested_scope: str | None) -> Any:
     return html.Div(body, className=f"page page--{page.tier}")
 
 
+def _first_team(options: list[dict[str, str]]) -> str:
+    """A team page opens on a single team (the first), not a whole service."""
+    teams = [o["value"] for o in options if o["value"].startswith("team:")]
+    return teams[0] if teams else (options[0]["value"] if options else "borough")
+
+
 def _tile(catalogue: dict[str, Indicator], indicator_id: str, page: Page) -> Any:
     indicator = catalogue.get(indicator_id)
     if indicator is None:
@@ -134,7 +143,7 @@ def chart_block(chart_id: str) -> html.Figure:
             dcc.Graph(
                 id={"type": "chart", "chart": chart_id},
                 figure=charts.empty_figure(title),
-                config={"displaylogo": False, "responsive": True},
+                config=GRAPH_CONFIG,
             ),
             html.Figcaption(title, className="visually-hidden"),
         ],
@@ -149,7 +158,7 @@ def history_block(indicator_id: str, catalogue: dict[str, Indicator]) -> html.Fi
             dcc.Graph(
                 id={"type": "history", "ind": indicator_id},
                 figure=charts.empty_figure(f"{title}: daily history"),
-                config={"displaylogo": False, "responsive": True},
+                config=GRAPH_CONFIG,
             ),
             html.Figcaption(f"{title}: daily history", className="visually-hidden"),
         ],
@@ -163,15 +172,12 @@ def selector_options(page: Page, data: Any) -> list[dict[str, str]]:
         options = []
         if page.selector == "teams_and_borough":
             options.append({"label": "Whole borough", "value": "borough"})
-        teams = data.teams()
-        for row in teams.itertuples(index=False):
-            level = str(getattr(row, "org_level", "TEAM"))
-            if level == "SERVICE":
-                options.append(
-                    {"label": f"{row.name} (whole service)", "value": f"service:{row.org_id}"}
-                )
-            elif level == "TEAM":
-                options.append({"label": str(row.name), "value": f"team:{row.org_id}"})
+        for row in data.services().sort_values("name").itertuples(index=False):
+            options.append(
+                {"label": f"{row.name} (whole service)", "value": f"service:{row.org_id}"}
+            )
+        for row in data.teams().sort_values("name").itertuples(index=False):
+            options.append({"label": str(row.name), "value": f"team:{row.org_id}"})
         return options
     if page.selector == "cost_centres":
         options = [{"label": "All cost centres", "value": "borough"}]

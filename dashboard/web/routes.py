@@ -39,14 +39,22 @@ def _scope_or_400() -> Any:
     try:
         return allowed_scope(request.args.get("scope"))
     except ScopeError as exc:
-        abort(Response(json.dumps({"error": str(exc)}), 400, mimetype="application/json"))
+        abort(_bad_request(exc))
+
+
+def _bad_request(exc: Exception) -> Response:
+    return Response(json.dumps({"error": str(exc)}), 400, mimetype="application/json")
 
 
 def api_indicators() -> Response:
     """``[v.to_json() for v in values(scope)]``: the JSON of ``csc-dashboard indicators --json``."""
     scope = _scope_or_400()
-    values = context.current().data.values(scope)
-    body = json.dumps([v.to_json() for v in values], indent=2)
+    try:
+        values = context.current().data.values(scope)
+    except ScopeError as exc:  # e.g. a team id the organisation does not have
+        return _bad_request(exc)
+    # The same serialisation as ``csc-dashboard indicators --json``.
+    body = json.dumps([v.to_json() for v in values], indent=2, default=str)
     return Response(body, mimetype="application/json")
 
 
@@ -88,7 +96,10 @@ def download(indicator_id: str, fmt: str) -> Response:
     data = context.current().data
     if indicator_id not in {i.id for i in data.catalogue()}:
         abort(404)
-    frame = data.drilldown(indicator_id, scope)
+    try:
+        frame = data.drilldown(indicator_id, scope)
+    except ScopeError as exc:  # unknown team, or an indicator that does not apply to the scope
+        return _bad_request(exc)
     name = f"{indicator_id}-{str(scope).replace(':', '-').replace(',', '_')}.{fmt}"
     payload = to_csv(frame) if fmt == "csv" else to_xlsx(frame, indicator_id)
     return Response(

@@ -7,6 +7,7 @@ production scheduler.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -49,11 +50,14 @@ def ensure_demo_source(settings: Settings) -> bool:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> int:
+    from dashboard.history import record_history
     from dashboard.refresher import start_background_scheduler
     from dashboard.web.app import create_app
 
     ensure_demo_source(settings)
-    handle = start_background_scheduler(settings)
+    handle = start_background_scheduler(
+        settings, after_refresh=functools.partial(record_history, settings=settings)
+    )
     try:
         app = create_app(settings)
         log.info("serving on http://%s:%s", host, port)
