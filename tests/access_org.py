@@ -189,10 +189,10 @@ def build_source(url: str) -> None:
                 insert(workers),
                 [
                     {
-                        "worker_id": w, "first_names": f, "last_names": l, "username": u,
+                        "worker_id": w, "first_names": f, "last_names": last, "username": u,
                         "fte": 1.0, "start_date": s, "end_date": e,
                     }
-                    for w, f, l, u, s, e in WORKERS
+                    for w, f, last, u, s, e in WORKERS
                 ],
             )  # fmt: skip
             conn.execute(
