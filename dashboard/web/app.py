@@ -6,6 +6,7 @@ server; no module keeps state between requests, so gunicorn workers are intercha
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from dashboard.web.pages import register_pages
 from dashboard.web.routes import register_routes
 from layouts import Page
 
+log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_POLL_SECONDS = 10.0
 
@@ -51,10 +53,19 @@ def create_app(settings: Settings | None = None, *, poll_seconds: float | None =
     )
     context.attach(app.server, context.WebContext(settings, data, store, interval_ms))
     pages = register_pages(app)
-    app.layout = lambda: shell(pages, data.version_token(), interval_ms)
+    app.layout = lambda: shell(pages, _token(data), interval_ms)
     register_callbacks(app, data, lambda: data.snapshot_as_of() or settings.reporting_date())
     register_routes(app.server)
     return app
+
+
+def _token(data: Any) -> str | None:
+    """The version when the page loads; None if the store is down (the poll retries)."""
+    try:
+        return data.version_token()
+    except Exception:  # the page must still load, with tiles saying what is wrong
+        log.exception("store unreachable while building the page")
+        return None
 
 
 def shell(pages: list[Page], token: str, interval_ms: int) -> html.Div:

@@ -34,7 +34,11 @@ HISTORY_DAYS = 90
 
 def poll_version(data: Any, known: str | None) -> str | Any:
     """The new version token, or ``no_update`` when nothing new has landed."""
-    token = data.version_token()
+    try:
+        token = data.version_token()
+    except Exception:  # store down: keep what the page shows; tiles carry their own state
+        log.exception("version check failed")
+        return no_update
     return no_update if token == known else token
 
 
