@@ -69,7 +69,8 @@ class DataLayer:
         self._refresh = {key: spec.refresh for key, spec in specs.items()}
         self._titles = {key: spec.title for key, spec in specs.items()}
         self._dataset_ids = sorted(
-            set(specs) | set(VIEW_DATASETS)
+            set(specs)
+            | set(VIEW_DATASETS)
             | {d for definition in DEFINITIONS.values() for d in definition.indicator.datasets}
         )
         self._population = settings.child_population or DEFAULT_POPULATION
@@ -126,10 +127,16 @@ class DataLayer:
         days = [state.snapshots[d].meta.as_of for d in datasets if d in state.snapshots]
         return ReportingPeriod.for_date(max(days) if days else self.settings.reporting_date())
 
-    def _input(self, state: _State, resolved: ResolvedScope,
-               datasets: Sequence[str]) -> MeasureInput:
-        return MeasureInput(self._frames(state), resolved, self._period(state, datasets),
-                            self._population, self._thresholds)
+    def _input(
+        self, state: _State, resolved: ResolvedScope, datasets: Sequence[str]
+    ) -> MeasureInput:
+        return MeasureInput(
+            self._frames(state),
+            resolved,
+            self._period(state, datasets),
+            self._population,
+            self._thresholds,
+        )
 
     # --- scopes ----------------------------------------------------------------------------
 
@@ -154,7 +161,9 @@ class DataLayer:
 
     def catalogue(self, tier: Tier | None = None) -> list[Indicator]:
         """Every indicator's declaration (of one tier if given), in page order."""
-        return [d.indicator for d in DEFINITIONS.values() if tier is None or d.indicator.tier == tier]
+        return [
+            d.indicator for d in DEFINITIONS.values() if tier is None or d.indicator.tier == tier
+        ]
 
     def definition(self, indicator_id: str) -> Definition:
         try:
@@ -183,8 +192,9 @@ class DataLayer:
         rows = measurement.rows if measurement is not None else None
         return self._named(state, rows if rows is not None else pd.DataFrame())
 
-    def _measure(self, state: _State, definition: Definition,
-                 resolved: ResolvedScope) -> tuple[Measurement | None, str | None]:
+    def _measure(
+        self, state: _State, definition: Definition, resolved: ResolvedScope
+    ) -> tuple[Measurement | None, str | None]:
         if not definition.applies_to(resolved.scope):
             raise NotApplicable(f"{definition.id} does not apply to scope {resolved.scope}")
         missing = [d for d in definition.indicator.datasets if d not in state.snapshots]
@@ -201,20 +211,28 @@ class DataLayer:
 
         return self._cached((state.token, "measure", definition.id, resolved.scope), build)
 
-    def _value(self, state: _State, definition: Definition,
-               resolved: ResolvedScope) -> IndicatorValue:
+    def _value(
+        self, state: _State, definition: Definition, resolved: ResolvedScope
+    ) -> IndicatorValue:
         indicator = definition.indicator
         measurement, error = self._measure(state, definition, resolved)
         computed_at, stale, dataset_errors = self._freshness(state, indicator.datasets)
         errors = [e for e in (error, *dataset_errors) if e]
         comparator = (
             {"label": indicator.england_label or "England", "value": indicator.england}
-            if indicator.england is not None else None
+            if indicator.england is not None
+            else None
         )
         common = dict(
-            id=indicator.id, title=indicator.title, scope=str(resolved.scope), unit=indicator.unit,
-            polarity=indicator.polarity, comparator=comparator, computed_at=computed_at,
-            stale=stale, error="; ".join(errors) or None,
+            id=indicator.id,
+            title=indicator.title,
+            scope=str(resolved.scope),
+            unit=indicator.unit,
+            polarity=indicator.polarity,
+            comparator=comparator,
+            computed_at=computed_at,
+            stale=stale,
+            error="; ".join(errors) or None,
         )
         if measurement is None:
             return IndicatorValue(value=None, status="failed", **common)
@@ -237,8 +255,9 @@ class DataLayer:
             **common,
         )
 
-    def _freshness(self, state: _State, datasets: Sequence[str]
-                   ) -> tuple[dt.datetime | None, bool, list[str]]:
+    def _freshness(
+        self, state: _State, datasets: Sequence[str]
+    ) -> tuple[dt.datetime | None, bool, list[str]]:
         """(oldest computed_at, stale?, errors) over an indicator's datasets.
 
         Stale: the last good snapshot is older than twice the dataset's refresh interval, or
@@ -271,7 +290,8 @@ class DataLayer:
         except KeyError:
             raise KeyError(f"unknown chart: {chart_id!r}; known: {', '.join(CHARTS)}") from None
         applies = scope.is_borough or (
-            not chart.borough_only and (
+            not chart.borough_only
+            and (
                 (chart.tier == "team" and scope.is_teams)
                 or (chart.tier == "budget" and scope.kind == "cost_centre")
             )
@@ -316,13 +336,18 @@ class DataLayer:
         if scope.is_borough or scope.kind in ("team", "cost_centre"):
             return self.store.history(indicator_id, str(scope))
         resolved = self.resolve(scope)
-        parts = [self.store.history(indicator_id, str(Scope.team(t)))
-                 for t in sorted(resolved.team_ids or ())]
+        parts = [
+            self.store.history(indicator_id, str(Scope.team(t)))
+            for t in sorted(resolved.team_ids or ())
+        ]
         parts = [p for p in parts if not p.empty]
         if not parts:
             return self.store.history(indicator_id, str(scope))
-        daily = pd.concat(parts).groupby("day", as_index=False)[
-            ["value", "numerator", "denominator"]].sum(min_count=1)
+        daily = (
+            pd.concat(parts)
+            .groupby("day", as_index=False)[["value", "numerator", "denominator"]]
+            .sum(min_count=1)
+        )
         unit = definition.indicator.unit
         if unit in ("percent", "ratio"):
             scale = 100.0 if unit == "percent" else 1.0
@@ -336,8 +361,9 @@ class DataLayer:
         """Every team: org_id, name, service_id, service_name, service_area."""
         state = self._current()
         if "organisation" not in state.snapshots:
-            return pd.DataFrame(columns=["org_id", "name", "service_id", "service_name",
-                                         "service_area"])
+            return pd.DataFrame(
+                columns=["org_id", "name", "service_id", "service_name", "service_area"]
+            )
         org = state.snapshots["organisation"].frame
         names = dict(zip(org["org_id"], org["name"], strict=True))
         teams = org[org["org_level"] == "TEAM"]
@@ -364,9 +390,16 @@ class DataLayer:
         """Every cost centre: code, description, service_area, budget holder, revised budget."""
         state = self._current()
         if "budgets" not in state.snapshots:
-            return pd.DataFrame(columns=["cost_centre_code", "description", "service_area",
-                                         "budget_holder_worker_id", "budget_holder",
-                                         "revised_budget"])
+            return pd.DataFrame(
+                columns=[
+                    "cost_centre_code",
+                    "description",
+                    "service_area",
+                    "budget_holder_worker_id",
+                    "budget_holder",
+                    "revised_budget",
+                ]
+            )
         frame = state.snapshots["budgets"].frame
         return pd.DataFrame(
             {
@@ -374,8 +407,7 @@ class DataLayer:
                 "description": frame["description"],
                 "service_area": frame["service_area"],
                 "budget_holder_worker_id": frame["budget_holder_worker_id"],
-                "budget_holder": full_name(frame["holder_first_names"],
-                                           frame["holder_last_names"]),
+                "budget_holder": full_name(frame["holder_first_names"], frame["holder_last_names"]),
                 "revised_budget": frame["revised_budget"],
             }
         )
@@ -395,10 +427,9 @@ class DataLayer:
         steps = state.snapshots["open_steps"].frame
         members = state.snapshots["family_members"].frame
         person_id = int(person_id)
-        in_scope = (
-            (resolved.filter_teams(cases)["person_id"] == person_id).any()
-            or (resolved.filter_teams(steps)["person_id"] == person_id).any()
-        )
+        in_scope = (resolved.filter_teams(cases)["person_id"] == person_id).any() or (
+            resolved.filter_teams(steps)["person_id"] == person_id
+        ).any()
         if not in_scope:
             raise NotApplicable(f"child {person_id} has no open case or open step in {scope}")
         groups = set(members.loc[members["person_id"] == person_id, "group_id"].dropna())
@@ -406,36 +437,52 @@ class DataLayer:
         people = sorted(set(family["person_id"].dropna().astype(int)) | {person_id})
         work = pd.concat(
             [
-                pd.DataFrame({
-                    "person_id": cases["person_id"], "kind": "case",
-                    "item_id": cases["referral_id"], "description": "Open case",
-                    "category": "CASE", "status": "OPEN", "due_date": pd.NaT,
-                    "worker_name": full_name(cases["worker_first_names"],
-                                             cases["worker_last_names"]),
-                    "team_id": cases["team_id"],
-                })[cases["person_id"].isin(people).fillna(False).astype(bool)],
-                pd.DataFrame({
-                    "person_id": steps["person_id"], "kind": "step",
-                    "item_id": steps["workflow_step_id"],
-                    "description": steps["step_description"], "category": steps["category"],
-                    "status": steps["step_status"], "due_date": steps["due_date"],
-                    "worker_name": full_name(steps["worker_first_names"],
-                                             steps["worker_last_names"]),
-                    "team_id": steps["team_id"],
-                })[steps["person_id"].isin(people).fillna(False).astype(bool)],
+                pd.DataFrame(
+                    {
+                        "person_id": cases["person_id"],
+                        "kind": "case",
+                        "item_id": cases["referral_id"],
+                        "description": "Open case",
+                        "category": "CASE",
+                        "status": "OPEN",
+                        "due_date": pd.NaT,
+                        "worker_name": full_name(
+                            cases["worker_first_names"], cases["worker_last_names"]
+                        ),
+                        "team_id": cases["team_id"],
+                    }
+                )[cases["person_id"].isin(people).fillna(False).astype(bool)],
+                pd.DataFrame(
+                    {
+                        "person_id": steps["person_id"],
+                        "kind": "step",
+                        "item_id": steps["workflow_step_id"],
+                        "description": steps["step_description"],
+                        "category": steps["category"],
+                        "status": steps["step_status"],
+                        "due_date": steps["due_date"],
+                        "worker_name": full_name(
+                            steps["worker_first_names"], steps["worker_last_names"]
+                        ),
+                        "team_id": steps["team_id"],
+                    }
+                )[steps["person_id"].isin(people).fillna(False).astype(bool)],
             ],
             ignore_index=True,
         )
-        who = family.drop_duplicates("person_id")[["person_id", "group_id", "first_names",
-                                                   "last_name", "date_of_birth"]]
+        who = family.drop_duplicates("person_id")[
+            ["person_id", "group_id", "first_names", "last_name", "date_of_birth"]
+        ]
         everyone = pd.DataFrame({"person_id": pd.array(people, dtype="Int64")}).merge(
-            who.assign(person_id=who["person_id"].astype("Int64")), on="person_id", how="left")
+            who.assign(person_id=who["person_id"].astype("Int64")), on="person_id", how="left"
+        )
         everyone["child_name"] = full_name(everyone["first_names"], everyone["last_name"])
         out = everyone.drop(columns=["first_names", "last_name"]).merge(
             work.assign(person_id=work["person_id"].astype("Int64")), on="person_id", how="left"
         )
-        return self._named(state, out.sort_values(["person_id", "kind", "due_date"])
-                           .reset_index(drop=True))
+        return self._named(
+            state, out.sort_values(["person_id", "kind", "due_date"]).reset_index(drop=True)
+        )
 
     def dataset_status(self) -> list[dict[str, Any]]:
         """Per dataset: title, refresh, computed_at, age, status, error, rows, as_of."""
@@ -456,33 +503,43 @@ class DataLayer:
                 state_text = "stale"
             else:
                 state_text = "ok"
-            out.append({
-                "dataset_id": dataset_id,
-                "title": self._titles.get(dataset_id, dataset_id),
-                "refresh_s": int(refresh.total_seconds()),
-                "computed_at": good.computed_at if good is not None else None,
-                "age_s": age,
-                "status": state_text,
-                "error": attempt.error if attempt is not None and attempt.status != "ok" else None,
-                "rows": good.row_count if good is not None else None,
-                "as_of": good.as_of if good is not None else None,
-                "version": good.version if good is not None else None,
-            })
+            out.append(
+                {
+                    "dataset_id": dataset_id,
+                    "title": self._titles.get(dataset_id, dataset_id),
+                    "refresh_s": int(refresh.total_seconds()),
+                    "computed_at": good.computed_at if good is not None else None,
+                    "age_s": age,
+                    "status": state_text,
+                    "error": attempt.error
+                    if attempt is not None and attempt.status != "ok"
+                    else None,
+                    "rows": good.row_count if good is not None else None,
+                    "as_of": good.as_of if good is not None else None,
+                    "version": good.version if good is not None else None,
+                }
+            )
         return out
 
     # --- helpers ---------------------------------------------------------------------------
 
     def _named(self, state: _State, frame: pd.DataFrame) -> pd.DataFrame:
         """Add ``team_name`` beside ``team_id`` so lists show names, not numbers."""
-        if ("team_id" not in frame.columns or "team_name" in frame.columns
-                or "organisation" not in state.snapshots):
+        if (
+            "team_id" not in frame.columns
+            or "team_name" in frame.columns
+            or "organisation" not in state.snapshots
+        ):
             return frame
         org = state.snapshots["organisation"].frame
         names = dict(zip(org["org_id"].astype(int), org["name"], strict=True))
         frame = frame.copy()
         position = list(frame.columns).index("team_id") + 1
-        frame.insert(position, "team_name",
-                     frame["team_id"].map(lambda t: names.get(int(t)) if pd.notna(t) else None))
+        frame.insert(
+            position,
+            "team_name",
+            frame["team_id"].map(lambda t: names.get(int(t)) if pd.notna(t) else None),
+        )
         return frame
 
 
@@ -495,8 +552,11 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
             if value is None or (not isinstance(value, str) and pd.isna(value)):
                 clean[key] = None
             elif isinstance(value, pd.Timestamp | dt.date):
-                clean[key] = value.date().isoformat() if isinstance(value, pd.Timestamp) \
+                clean[key] = (
+                    value.date().isoformat()
+                    if isinstance(value, pd.Timestamp)
                     else value.isoformat()
+                )
             elif hasattr(value, "item"):
                 clean[key] = value.item()
             else:

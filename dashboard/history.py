@@ -22,8 +22,9 @@ def history_scopes(data: DataLayer) -> list[Scope]:
     """The borough, every team and every cost centre."""
     scopes = [Scope.borough()]
     scopes += [Scope.team(int(org_id)) for org_id in data.teams()["org_id"]]
-    scopes += [Scope.cost_centre(str(code))
-               for code in data.cost_centres()["cost_centre_code"].dropna()]
+    scopes += [
+        Scope.cost_centre(str(code)) for code in data.cost_centres()["cost_centre_code"].dropna()
+    ]
     return scopes
 
 
@@ -35,18 +36,21 @@ def history_rows(data: DataLayer) -> list[HistoryRow]:
         for value in data.values(scope, ids):
             if value.status == "failed":
                 continue
-            rows.append(HistoryRow(
-                indicator_id=value.id,
-                scope=value.scope,
-                value=None if value.value is None else float(value.value),
-                numerator=None if value.numerator is None else float(value.numerator),
-                denominator=None if value.denominator is None else float(value.denominator),
-            ))
+            rows.append(
+                HistoryRow(
+                    indicator_id=value.id,
+                    scope=value.scope,
+                    value=None if value.value is None else float(value.value),
+                    numerator=None if value.numerator is None else float(value.numerator),
+                    denominator=None if value.denominator is None else float(value.denominator),
+                )
+            )
     return rows
 
 
-def record_history(store: SnapshotStore, period: ReportingPeriod,
-                   settings: Settings | None = None) -> None:
+def record_history(
+    store: SnapshotStore, period: ReportingPeriod, settings: Settings | None = None
+) -> None:
     """Write today's (``period.as_of``) row for every indicator and scope into the store."""
     data = DataLayer(settings if settings is not None else Settings(), store)
     if not data.has_snapshots():

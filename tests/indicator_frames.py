@@ -76,5 +76,6 @@ def inputs(
     built.setdefault("organisation", frame("organisation", ORGANISATION))
     codes = set(built["budgets"]["cost_centre_code"]) if "budgets" in built else set()
     resolved = resolve(Scope.parse(scope), built["organisation"], codes)
-    return MeasureInput(built, resolved, ReportingPeriod.for_date(as_of), population,
-                        effective_thresholds(None))
+    return MeasureInput(
+        built, resolved, ReportingPeriod.for_date(as_of), population, effective_thresholds(None)
+    )

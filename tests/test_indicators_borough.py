@@ -14,8 +14,12 @@ AS_OF = dt.date(2025, 10, 15)
 
 
 def referral(referral_id, person_id, day, team_id=1):
-    return {"referral_id": referral_id, "person_id": person_id, "referral_date": day,
-            "team_id": team_id}
+    return {
+        "referral_id": referral_id,
+        "person_id": person_id,
+        "referral_date": day,
+        "team_id": team_id,
+    }
 
 
 REFERRALS = [
@@ -35,9 +39,12 @@ def test_referrals_in_the_last_12_months_and_per_10k():
     assert sorted(result.rows["referral_id"]) == [2, 3, 5, 6, 7, 8]
     assert (result.value, result.extra["per_10k"]) == (6, 6.0)
     # Per 10,000 follows the configured population: 6 / 60,000 x 10,000 = 1.0.
-    assert borough.referrals_12m(
-        inputs({"referrals": REFERRALS}, AS_OF, population=60_000)
-    ).extra["per_10k"] == 1.0
+    assert (
+        borough.referrals_12m(inputs({"referrals": REFERRALS}, AS_OF, population=60_000)).extra[
+            "per_10k"
+        ]
+        == 1.0
+    )
 
 
 def test_rereferral_rate_looks_back_365_days_strictly_before():
@@ -59,8 +66,13 @@ def test_rates_count_distinct_children():
 
 
 def plan(plan_id, person_id, start, end=None, earlier=False):
-    return {"cp_plan_id": plan_id, "person_id": person_id, "start_date": start,
-            "end_date": end, "has_earlier_plan": earlier}
+    return {
+        "cp_plan_id": plan_id,
+        "person_id": person_id,
+        "start_date": start,
+        "end_date": end,
+        "has_earlier_plan": earlier,
+    }
 
 
 PLANS = [
@@ -96,8 +108,13 @@ def test_second_cp_plans():
 
 
 def period(period_id, person_id, start, end=None, placements=0):
-    return {"period_of_care_id": period_id, "person_id": person_id, "start_date": start,
-            "end_date": end, "placements_12m": placements}
+    return {
+        "period_of_care_id": period_id,
+        "person_id": person_id,
+        "start_date": start,
+        "end_date": end,
+        "placements_12m": placements,
+    }
 
 
 def test_looked_after_rate_and_placement_moves():
@@ -115,8 +132,12 @@ def test_looked_after_rate_and_placement_moves():
 
 def test_zero_denominators_have_no_value():
     data = inputs({"referrals": [], "cp_plans": [], "looked_after": []}, AS_OF)
-    for measure in (borough.rereferral_rate, borough.cp_plans_2yrs, borough.second_cp_plans,
-                    borough.placement_moves):
+    for measure in (
+        borough.rereferral_rate,
+        borough.cp_plans_2yrs,
+        borough.second_cp_plans,
+        borough.placement_moves,
+    ):
         result = measure(data)
         assert (result.value, result.denominator) == (None, 0)
     assert borough.referrals_12m(data).value == 0

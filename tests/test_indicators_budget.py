@@ -17,12 +17,31 @@ from dashboard.indicators import budget
 AS_OF = dt.date(2025, 10, 15)
 
 
-def element(element_id, status, weekly, start, cc, *, end=None, planned=None,
-            element_type="PLACEMENT", provider_type="IFA"):
-    return {"service_element_id": element_id, "status": status, "weekly_cost": weekly,
-            "start_date": start, "end_date": end, "planned_end_date": planned,
-            "cost_centre_code": cc, "element_type": element_type, "person_id": 700 + element_id,
-            "provider_type": provider_type, "provider_name": f"Provider {element_id}"}
+def element(
+    element_id,
+    status,
+    weekly,
+    start,
+    cc,
+    *,
+    end=None,
+    planned=None,
+    element_type="PLACEMENT",
+    provider_type="IFA",
+):
+    return {
+        "service_element_id": element_id,
+        "status": status,
+        "weekly_cost": weekly,
+        "start_date": start,
+        "end_date": end,
+        "planned_end_date": planned,
+        "cost_centre_code": cc,
+        "element_type": element_type,
+        "person_id": 700 + element_id,
+        "provider_type": provider_type,
+        "provider_name": f"Provider {element_id}",
+    }
 
 
 ELEMENTS = [
@@ -41,12 +60,26 @@ ELEMENTS = [
     element(6, "CANCELLED", 700, "2025-04-01", "CC1"),
     # E7: planned end 2025-10-20: incurred 198 days = 19,800; committed 10-16..10-20 = 5 days
     # = 500; ending within 28 days.
-    element(7, "AUTHORISED", 700, "2025-03-01", "CC2", planned="2025-10-20",
-            provider_type="IN_HOUSE_FOSTERING"),
+    element(
+        7,
+        "AUTHORISED",
+        700,
+        "2025-03-01",
+        "CC2",
+        planned="2025-10-20",
+        provider_type="IN_HOUSE_FOSTERING",
+    ),
     # E8: high cost, 14,000 a week = 2,000 a day, from 2025-10-01, planned end after the FY:
     # incurred 15 days = 30,000; committed 167 days = 334,000.
-    element(8, "AUTHORISED", 14000, "2025-10-01", "CC2", planned="2026-06-30",
-            provider_type="CHILDRENS_HOME"),
+    element(
+        8,
+        "AUTHORISED",
+        14000,
+        "2025-10-01",
+        "CC2",
+        planned="2026-06-30",
+        provider_type="CHILDRENS_HOME",
+    ),
     # E9: no cost centre (messy data): counted for the borough only. 7 a day x 198 = 1,386
     # incurred; 167 x 7 = 1,169 committed.
     element(9, "AUTHORISED", 49, "2025-04-01", None, element_type="TRANSPORT"),
@@ -128,7 +161,11 @@ def test_spend_profile_sums_to_incurred_and_committed():
     # April: E1, E5, E7 at 100 a day and E9 at 7 a day for 30 days = 9,210. Nothing is
     # forecast for a month before as_of.
     april = profile.iloc[0]
-    assert (april["incurred"], april["forecast"], april["budget"]) == (9_210, 0, 40_583.33)  # 487,000 / 12
+    assert (april["incurred"], april["forecast"], april["budget"]) == (
+        9_210,
+        0,
+        40_583.33,
+    )  # 487,000 / 12
 
 
 def test_paid_to_date_per_cost_centre_and_borough():

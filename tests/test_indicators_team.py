@@ -17,8 +17,13 @@ AS_OF = dt.date(2025, 10, 15)
 
 
 def case(referral_id, team_id, worker_id=None, person_id=None):
-    return {"referral_id": referral_id, "person_id": person_id or referral_id,
-            "referral_date": "2025-01-01", "team_id": team_id, "worker_id": worker_id}
+    return {
+        "referral_id": referral_id,
+        "person_id": person_id or referral_id,
+        "referral_date": "2025-01-01",
+        "team_id": team_id,
+        "worker_id": worker_id,
+    }
 
 
 CASES = [case(1, 1, worker_id=501), case(2, 1), case(3, 2), case(4, None, worker_id=502)]
@@ -39,9 +44,17 @@ def test_unallocated_cases_are_open_cases_without_a_running_allocation():
 
 
 def worker(worker_id, role, team_id, fte, allocations, role_start="2020-01-01", role_id=None):
-    return {"worker_id": worker_id, "role": role, "team_id": team_id, "fte": fte,
-            "allocations": allocations, "role_start_date": role_start,
-            "worker_role_id": role_id or worker_id, "first_names": "W", "last_names": str(worker_id)}
+    return {
+        "worker_id": worker_id,
+        "role": role,
+        "team_id": team_id,
+        "fte": fte,
+        "allocations": allocations,
+        "role_start_date": role_start,
+        "worker_role_id": role_id or worker_id,
+        "first_names": "W",
+        "last_names": str(worker_id),
+    }
 
 
 WORKFORCE = [
@@ -76,11 +89,27 @@ def test_average_caseload_without_case_holding_workers_has_no_value():
     assert result.denominator == 0
 
 
-def step(step_id, status, due=None, team_id=1, incoming="2025-01-01", category="ASSESSMENT",
-         completed=None, requested=None):
-    row = {"workflow_step_id": step_id, "person_id": 900 + step_id, "step_status": status,
-           "due_date": due, "team_id": team_id, "incoming_on": incoming, "category": category,
-           "step_code": category, "step_description": category.title()}
+def step(
+    step_id,
+    status,
+    due=None,
+    team_id=1,
+    incoming="2025-01-01",
+    category="ASSESSMENT",
+    completed=None,
+    requested=None,
+):
+    row = {
+        "workflow_step_id": step_id,
+        "person_id": 900 + step_id,
+        "step_status": status,
+        "due_date": due,
+        "team_id": team_id,
+        "incoming_on": incoming,
+        "category": category,
+        "step_code": category,
+        "step_description": category.title(),
+    }
     if completed is not None:
         row["completed_on"] = completed
     if requested is not None:
@@ -170,7 +199,12 @@ def test_on_time_rate_without_steps_due_has_no_value(measure):
 
 def test_counts_equal_their_drilldown_rows():
     data = inputs({"open_steps": OPEN_STEPS, "open_cases": CASES}, AS_OF)
-    for measure in (team.open_cases, team.unallocated_cases, team.overdue_steps,
-                    team.unfinished_steps, team.unstarted_steps):
+    for measure in (
+        team.open_cases,
+        team.unallocated_cases,
+        team.overdue_steps,
+        team.unfinished_steps,
+        team.unstarted_steps,
+    ):
         result = measure(data)
         assert result.value == len(result.rows)

@@ -45,7 +45,8 @@ def referrals_12m(data: MeasureInput) -> Measurement:
     rows = referral_rows(referrals_in_year(data)).sort_values("referral_date")
     result = counted(rows)
     return Measurement(
-        result.value, rows=result.rows,
+        result.value,
+        rows=result.rows,
         extra={"per_10k": per_10k(len(rows), data.population), "population": data.population},
     )
 
@@ -59,10 +60,14 @@ def rereferral_flags(data: MeasureInput) -> pd.DataFrame:
         everything, on="person_id", suffixes=("", "_earlier")
     )
     earlier = (
-        (pairs["referral_id_earlier"] != pairs["referral_id"])
-        & (pairs["referral_date_earlier"] < pairs["referral_date"])
-        & (pairs["referral_date_earlier"] >= pairs["referral_date"] - YEAR)
-    ).fillna(False).astype(bool)
+        (
+            (pairs["referral_id_earlier"] != pairs["referral_id"])
+            & (pairs["referral_date_earlier"] < pairs["referral_date"])
+            & (pairs["referral_date_earlier"] >= pairs["referral_date"] - YEAR)
+        )
+        .fillna(False)
+        .astype(bool)
+    )
     flagged = set(pairs.loc[earlier, "referral_id"].astype(int))
     rows = referral_rows(recent)
     rows["rereferral"] = rows["referral_id"].astype(int).isin(flagged)
@@ -70,17 +75,24 @@ def rereferral_flags(data: MeasureInput) -> pd.DataFrame:
 
 
 def rereferral_rate(data: MeasureInput) -> Measurement:
-    rows = rereferral_flags(data).sort_values(["rereferral", "referral_date"],
-                                              ascending=[False, True])
+    rows = rereferral_flags(data).sort_values(
+        ["rereferral", "referral_date"], ascending=[False, True]
+    )
     numerator, denominator = int(rows["rereferral"].sum()), len(rows)
-    return Measurement(percent(numerator, denominator), numerator, denominator,
-                       rows=rows.reset_index(drop=True))
+    return Measurement(
+        percent(numerator, denominator), numerator, denominator, rows=rows.reset_index(drop=True)
+    )
 
 
 def _children_rate(frame: pd.DataFrame, rows: pd.DataFrame, data: MeasureInput) -> Measurement:
     children = int(frame["person_id"].dropna().nunique())
-    return Measurement(per_10k(children, data.population), children, data.population,
-                       rows=rows.reset_index(drop=True), extra={"children": children})
+    return Measurement(
+        per_10k(children, data.population),
+        children,
+        data.population,
+        rows=rows.reset_index(drop=True),
+        extra={"children": children},
+    )
 
 
 def cin_rate(data: MeasureInput) -> Measurement:
@@ -158,8 +170,12 @@ def cp_plans_2yrs(data: MeasureInput) -> Measurement:
     rows["days"] = (frame["end_date"] - frame["start_date"]).dt.days.astype("Int64")
     rows["two_years_or_more"] = (rows["days"] >= TWO_YEARS_DAYS).fillna(False).astype(bool)
     numerator, denominator = int(rows["two_years_or_more"].sum()), len(rows)
-    return Measurement(percent(numerator, denominator), numerator, denominator,
-                       rows=rows.sort_values("days", ascending=False).reset_index(drop=True))
+    return Measurement(
+        percent(numerator, denominator),
+        numerator,
+        denominator,
+        rows=rows.sort_values("days", ascending=False).reset_index(drop=True),
+    )
 
 
 def second_cp_plans(data: MeasureInput) -> Measurement:
@@ -168,9 +184,12 @@ def second_cp_plans(data: MeasureInput) -> Measurement:
     rows = plan_rows(frame)
     rows["second_or_later"] = frame["has_earlier_plan"].fillna(False).astype(bool)
     numerator, denominator = int(rows["second_or_later"].sum()), len(rows)
-    return Measurement(percent(numerator, denominator), numerator, denominator,
-                       rows=rows.sort_values("second_or_later", ascending=False)
-                       .reset_index(drop=True))
+    return Measurement(
+        percent(numerator, denominator),
+        numerator,
+        denominator,
+        rows=rows.sort_values("second_or_later", ascending=False).reset_index(drop=True),
+    )
 
 
 def placement_moves(data: MeasureInput) -> Measurement:
@@ -180,8 +199,9 @@ def placement_moves(data: MeasureInput) -> Measurement:
     rows = rows.sort_values("placements_12m", ascending=False).drop_duplicates("child_id")
     rows["three_or_more"] = (rows["placements_12m"] >= 3).astype(bool)
     numerator, denominator = int(rows["three_or_more"].sum()), len(rows)
-    return Measurement(percent(numerator, denominator), numerator, denominator,
-                       rows=rows.reset_index(drop=True))
+    return Measurement(
+        percent(numerator, denominator), numerator, denominator, rows=rows.reset_index(drop=True)
+    )
 
 
 # --- trends: 24 months by month ------------------------------------------------------------
@@ -203,8 +223,7 @@ def _monthly_count(dates: pd.Series, data: MeasureInput) -> pd.DataFrame:
     months = trend_months(data)
     dates = dates[((dates >= months[0]) & (dates <= data.day())).fillna(False).astype(bool)]
     counts = dates.dt.to_period("M").dt.to_timestamp().value_counts()
-    return pd.DataFrame({"month": months,
-                         "value": [int(counts.get(month, 0)) for month in months]})
+    return pd.DataFrame({"month": months, "value": [int(counts.get(month, 0)) for month in months]})
 
 
 def trend_referrals(data: MeasureInput) -> pd.DataFrame:

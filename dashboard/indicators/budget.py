@@ -99,8 +99,9 @@ def budget(data: MeasureInput) -> Measurement:
 
 def paid_to_date(data: MeasureInput) -> Measurement:
     frame = data.scope.filter_cost_centres(data.frame("payments_fy"))
-    return Measurement(money(frame["amount"].sum()),
-                       extra={"payments": int(frame["payments"].sum())})
+    return Measurement(
+        money(frame["amount"].sum()), extra={"payments": int(frame["payments"].sum())}
+    )
 
 
 def accrued_to_date(data: MeasureInput) -> Measurement:
@@ -126,8 +127,9 @@ def forecast_outturn(data: MeasureInput) -> Measurement:
     frame = elements(data)
     accrued = incurred(frame, data).sum()
     to_come = still_to_come(frame, data, "AUTHORISED").sum()
-    return Measurement(money(accrued + to_come),
-                       extra={"accrued": money(accrued), "committed": money(to_come)})
+    return Measurement(
+        money(accrued + to_come), extra={"accrued": money(accrued), "committed": money(to_come)}
+    )
 
 
 def variance(data: MeasureInput) -> Measurement:
@@ -210,14 +212,16 @@ def placements_by_provider_type(data: MeasureInput) -> pd.DataFrame:
     grouped = rows.assign(provider_type=rows["provider_type"].fillna("UNKNOWN")).groupby(
         "provider_type", as_index=False
     )
-    out = grouped.agg(placements=("service_element_id", "size"),
-                      average_weekly_cost=("weekly_cost", "mean"))
+    out = grouped.agg(
+        placements=("service_element_id", "size"), average_weekly_cost=("weekly_cost", "mean")
+    )
     out["average_weekly_cost"] = out["average_weekly_cost"].astype("float64").round(2)
     return out.sort_values("placements", ascending=False).reset_index(drop=True)
 
 
-def incurred_by_month(frame: pd.DataFrame, data: MeasureInput,
-                      months: list[pd.Timestamp]) -> list[float]:
+def incurred_by_month(
+    frame: pd.DataFrame, data: MeasureInput, months: list[pd.Timestamp]
+) -> list[float]:
     """Spend incurred per calendar month (not limited to the FY) up to as_of, for trends.
 
     An element runs from start_date to end_date, else planned_end_date, else as_of.
@@ -233,4 +237,3 @@ def incurred_by_month(frame: pd.DataFrame, data: MeasureInput,
         last = end.where(end < month_end, month_end)
         out.append(money(cost_between(spent, first, last).sum()))
     return out
-

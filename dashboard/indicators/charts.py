@@ -61,9 +61,14 @@ def timeliness_by_category(data: MeasureInput) -> pd.DataFrame:
     out = []
     for category, window in TIMED_CATEGORIES.items():
         result = team.on_time(data, category, window)
-        out.append({"category": category, "on_time": result.numerator,
-                    "due": result.denominator,
-                    "rate": percent(result.numerator or 0, result.denominator or 0)})
+        out.append(
+            {
+                "category": category,
+                "on_time": result.numerator,
+                "due": result.denominator,
+                "rate": percent(result.numerator or 0, result.denominator or 0),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -89,18 +94,23 @@ CHARTS: dict[str, Chart] = {
         Chart("overdue_by_category", "team", ("open_steps",), overdue_by_category),
         Chart("signoff_queue", "team", ("signoff_queue",), signoff_queue),
         Chart("timeliness_by_category", "team", ("step_timeliness",), timeliness_by_category),
-        Chart("spend_by_month", "budget", ("service_elements", "budgets"),
-              budget.spend_by_month),
-        Chart("placements_by_provider_type", "budget", ("service_elements",),
-              budget.placements_by_provider_type),
+        Chart("spend_by_month", "budget", ("service_elements", "budgets"), budget.spend_by_month),
+        Chart(
+            "placements_by_provider_type",
+            "budget",
+            ("service_elements",),
+            budget.placements_by_provider_type,
+        ),
         Chart("trend_referrals", "team", ("referrals",), borough.trend_referrals),
-        Chart("trend_assessments", "team", ("assessments_completed",),
-              borough.trend_assessments),
+        Chart("trend_assessments", "team", ("assessments_completed",), borough.trend_assessments),
         Chart("trend_cp_starts", "borough", ("cp_plans",), borough.trend_cp_starts),
         Chart("trend_care_starts", "borough", ("looked_after",), borough.trend_care_starts),
         Chart("trend_spend", "budget", ("service_elements",), borough.trend_spend),
-        Chart("trends", "borough",
-              ("referrals", "assessments_completed", "cp_plans", "looked_after",
-               "service_elements"), trends),
+        Chart(
+            "trends",
+            "borough",
+            ("referrals", "assessments_completed", "cp_plans", "looked_after", "service_elements"),
+            trends,
+        ),
     )
 }

@@ -79,10 +79,13 @@ def counted(rows: pd.DataFrame, **extra: Any) -> Measurement:
     return Measurement(len(rows), rows=rows, extra=extra)
 
 
-def running_at(frame: pd.DataFrame, at: pd.Timestamp, start: str = "start_date",
-               end: str = "end_date") -> pd.Series:
+def running_at(
+    frame: pd.DataFrame, at: pd.Timestamp, start: str = "start_date", end: str = "end_date"
+) -> pd.Series:
     """Started on or before ``at`` and not ended (no end, or an end after ``at``)."""
-    return ((frame[start] <= at) & (frame[end].isna() | (frame[end] > at))).fillna(False).astype(bool)
+    return (
+        ((frame[start] <= at) & (frame[end].isna() | (frame[end] > at))).fillna(False).astype(bool)
+    )
 
 
 def in_window(series: pd.Series, after: pd.Timestamp, upto: pd.Timestamp) -> pd.Series:
@@ -103,5 +106,10 @@ def days_between(later: pd.Series | pd.Timestamp, earlier: pd.Series | pd.Timest
 
 def month_starts(first: dt.date, last: dt.date) -> list[pd.Timestamp]:
     """First days of every month from ``first``'s month to ``last``'s, inclusive."""
-    return list(pd.date_range(pd.Timestamp(first).to_period("M").to_timestamp(),
-                              pd.Timestamp(last).to_period("M").to_timestamp(), freq="MS"))
+    return list(
+        pd.date_range(
+            pd.Timestamp(first).to_period("M").to_timestamp(),
+            pd.Timestamp(last).to_period("M").to_timestamp(),
+            freq="MS",
+        )
+    )

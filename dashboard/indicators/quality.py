@@ -40,13 +40,14 @@ def elements_without_cost_centre(data: MeasureInput) -> Measurement:
     in_year = (frame["start_date"] <= data.day("fy_end")) & (
         frame["end_date"].isna() | (frame["end_date"] >= data.day("fy_start"))
     )
-    keep = (code.isna() | (code == "")).fillna(True) & in_year.fillna(False) & (
-        frame["status"] != "CANCELLED"
-    ).fillna(True)
+    keep = (
+        (code.isna() | (code == "")).fillna(True)
+        & in_year.fillna(False)
+        & (frame["status"] != "CANCELLED").fillna(True)
+    )
     return counted(element_rows(frame[keep.astype(bool)]))
 
 
 def payments_without_element(data: MeasureInput) -> Measurement:
     frame = data.scope.filter_cost_centres(data.frame("orphan_payments"))
-    return counted(frame.reset_index(drop=True),
-                   amount=round(float(frame["amount"].sum()), 2))
+    return counted(frame.reset_index(drop=True), amount=round(float(frame["amount"].sum()), 2))

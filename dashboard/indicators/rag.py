@@ -43,8 +43,9 @@ def load_overrides(path: Path) -> dict[str, Thresholds]:
         try:
             green, amber = float(bands["green"]), float(bands["amber"])
         except (TypeError, ValueError):
-            raise ThresholdsFileError(f"{path}, key '{key}': green and amber must be numbers") \
-                from None
+            raise ThresholdsFileError(
+                f"{path}, key '{key}': green and amber must be numbers"
+            ) from None
         if definition.indicator.polarity == "higher_better" and green < amber:
             raise ThresholdsFileError(
                 f"{path}, key '{key}': higher is better, so green must be >= amber"

@@ -51,15 +51,22 @@ def step_rows(frame: pd.DataFrame, data: MeasureInput) -> pd.DataFrame:
             "child_id": frame["person_id"],
             "child_name": full_name(frame["first_names"], frame["last_name"]),
             "category": frame["category"],
-            "step": frame["step_description"] if "step_description" in frame else frame["step_code"],
+            "step": frame["step_description"]
+            if "step_description" in frame
+            else frame["step_code"],
             "step_status": frame["step_status"],
             "worker_id": frame["assignee_id"],
             "worker_name": full_name(frame["worker_first_names"], frame["worker_last_names"]),
             "team_id": frame["team_id"],
         }
     )
-    for column in ("incoming_on", "started_on", "due_date", "completed_on",
-                   "authorisation_requested_on"):
+    for column in (
+        "incoming_on",
+        "started_on",
+        "due_date",
+        "completed_on",
+        "authorisation_requested_on",
+    ):
         if column in frame:
             out[column] = frame[column]
     if "due_date" in frame:
@@ -117,9 +124,7 @@ def average_caseload(data: MeasureInput) -> Measurement:
     rows = caseload_rows(data)
     children = int(rows["children"].sum())
     fte = round(float(rows["fte"].sum()), 4)
-    return Measurement(
-        ratio(children, fte), children, fte, rows=rows, extra={"workers": len(rows)}
-    )
+    return Measurement(ratio(children, fte), children, fte, rows=rows, extra={"workers": len(rows)})
 
 
 def overdue_steps(data: MeasureInput) -> Measurement:
@@ -132,9 +137,13 @@ def overdue_steps(data: MeasureInput) -> Measurement:
 def awaiting_signoff(data: MeasureInput) -> Measurement:
     frame = data.scope.filter_teams(data.frame("signoff_queue"))
     waiting = (
-        (frame["authorisation_requested_on"] <= data.day())
-        & (frame["step_status"] != "CANCELLED")
-    ).fillna(False).astype(bool)
+        (
+            (frame["authorisation_requested_on"] <= data.day())
+            & (frame["step_status"] != "CANCELLED")
+        )
+        .fillna(False)
+        .astype(bool)
+    )
     frame = frame[waiting]
     rows = step_rows(frame, data)
     rows["days_waiting"] = days_between(data.day(), frame["authorisation_requested_on"])
@@ -152,20 +161,29 @@ def on_time(data: MeasureInput, category: str, window_start: str) -> Measurement
     """
     frame = data.scope.filter_teams(data.frame("step_timeliness"))
     keep = (
-        (frame["category"] == category)
-        & ~frame["step_status"].isin(("PROPOSED", "CANCELLED"))
-        & in_window(frame["due_date"], data.day(window_start), data.day())
-    ).fillna(False).astype(bool)
+        (
+            (frame["category"] == category)
+            & ~frame["step_status"].isin(("PROPOSED", "CANCELLED"))
+            & in_window(frame["due_date"], data.day(window_start), data.day())
+        )
+        .fillna(False)
+        .astype(bool)
+    )
     frame = frame[keep]
     done = (
-        (frame["step_status"] == "COMPLETED") & (frame["completed_on"] <= frame["due_date"])
-    ).fillna(False).astype(bool)
+        ((frame["step_status"] == "COMPLETED") & (frame["completed_on"] <= frame["due_date"]))
+        .fillna(False)
+        .astype(bool)
+    )
     rows = step_rows(frame, data).drop(columns=["days_overdue"])
     rows["on_time"] = done.to_numpy()
     rows = rows.sort_values(["on_time", "due_date"]).reset_index(drop=True)
     numerator, denominator = int(done.sum()), len(frame)
     return Measurement(
-        percent(numerator, denominator), numerator, denominator, rows=rows,
+        percent(numerator, denominator),
+        numerator,
+        denominator,
+        rows=rows,
         extra={"late": denominator - numerator},
     )
 
@@ -189,15 +207,21 @@ def cla_reviews_on_time(data: MeasureInput) -> Measurement:
 def unfinished_steps(data: MeasureInput) -> Measurement:
     frame = open_steps(data)
     keep = (
-        frame["step_status"].isin(("STARTED", "REOPENED"))
-        & (frame["due_date"] < data.day("weeks4_ago"))
-    ).fillna(False).astype(bool)
+        (
+            frame["step_status"].isin(("STARTED", "REOPENED"))
+            & (frame["due_date"] < data.day("weeks4_ago"))
+        )
+        .fillna(False)
+        .astype(bool)
+    )
     return counted(step_rows(frame[keep], data).sort_values("due_date"))
 
 
 def unstarted_steps(data: MeasureInput) -> Measurement:
     frame = open_steps(data)
     keep = (
-        (frame["step_status"] == "INCOMING") & (frame["incoming_on"] < data.day("days10_ago"))
-    ).fillna(False).astype(bool)
+        ((frame["step_status"] == "INCOMING") & (frame["incoming_on"] < data.day("days10_ago")))
+        .fillna(False)
+        .astype(bool)
+    )
     return counted(step_rows(frame[keep], data).sort_values("incoming_on"))
