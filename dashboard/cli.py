@@ -91,15 +91,20 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _demo_data(args: argparse.Namespace, settings: Settings) -> int:
-    from dashboard.demo import generate_borough
+    from dashboard.demo import DemoDataError, generate_borough
 
-    report = generate_borough(
-        args.url or settings.source_url,
-        population=args.population,
-        years=args.years,
-        seed=args.seed,
-        as_of=args.as_of or settings.reporting_date(),
-    )
+    try:
+        report = generate_borough(
+            args.url or settings.source_url,
+            population=args.population,
+            years=args.years,
+            seed=args.seed,
+            as_of=args.as_of or settings.reporting_date(),
+        )
+    except DemoDataError as exc:
+        # The target is untouched (generate_borough guarantees it); say why in one line.
+        print(f"csc-dashboard demo-data: {exc}", file=sys.stderr)
+        return 1
     print(report)
     return 0
 
