@@ -162,7 +162,8 @@ def teams_of_service(organisations: pd.DataFrame) -> Callable[[int], frozenset[i
     return functools.partial(teams_below, organisations)
 
 
-def _org_names(organisations: pd.DataFrame) -> dict[int, str]:
+def org_names(organisations: pd.DataFrame) -> dict[int, str]:
+    """Organisation names by id, from the ``organisation`` frame."""
     if "name" not in organisations:
         return {}
     return {
@@ -215,7 +216,7 @@ def resolve_access(
     _require(roles_frame, ROLE_COLUMNS, ROLES_DATASET)
     _require(budget_holders_frame, HOLDER_COLUMNS, BUDGET_HOLDERS_DATASET)
     below_node = teams_of_service(organisations_frame)
-    org_names = _org_names(organisations_frame)
+    names = org_names(organisations_frame)
     borough = False
     teams: set[int] = set()
     cost_centres: set[str] = set()
@@ -234,7 +235,7 @@ def resolve_access(
         if pd.isna(org_id) or pd.isna(role):
             continue
         role, org = str(role).upper(), int(org_id)
-        where = f"{role} on {org_names.get(org, 'an unknown organisation')} (org {org})"
+        where = f"{role} on {names.get(org, 'an unknown organisation')} (org {org})"
         if role == DIRECTOR:
             borough = True
             reasons.append(f"{where}: borough")

@@ -87,6 +87,58 @@ def _build_parser() -> argparse.ArgumentParser:
     indicators.add_argument("--as-of", type=_date, default=None,
                             help="reporting date (default: DASHBOARD_AS_OF or today)")
     indicators.set_defaults(handler=_indicators)
+
+    users = commands.add_parser("users", help="manage login accounts and admin grants")
+    users_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = users_commands.add_parser("add", help="create an account (password from a prompt)")
+    add.add_argument("username")
+    add.add_argument("--name", default="", help="display name (default: the username)")
+    add.add_argument("--admin", action="store_true", help="may use the admin pages")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from the first line of stdin (never from argv)")
+    add.add_argument("--no-password", action="store_true",
+                     help="no password login: single sign-on (trusted header) only")
+    add.set_defaults(handler=_users_add)
+    passwd = users_commands.add_parser("passwd", help="set a new password")
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of stdin")
+    passwd.set_defaults(handler=_users_passwd)
+    for action, helptext in (("disable", "stop an account logging in"),
+                             ("enable", "let a disabled account log in again")):
+        toggle = users_commands.add_parser(action, help=helptext)
+        toggle.add_argument("username")
+        toggle.set_defaults(handler=_users_toggle)
+    listing = users_commands.add_parser("list", help="list accounts")
+    listing.set_defaults(handler=_users_list)
+    for action, helptext in (("grant", "grant an extra scope"), ("revoke", "revoke a grant")):
+        change = users_commands.add_parser(action, help=helptext)
+        change.add_argument("username")
+        change.add_argument("scope", help="borough, team:<org_id>, service:<org_id>, "
+                                          "teams:<id>,<id> or cost_centre:<code>")
+        change.add_argument("--by", default="cli", help="who is granting (kept with the grant)")
+        change.set_defaults(handler=_users_grant)
+
+    access = commands.add_parser(
+        "access", help="list who can see what, and why (roles from the latest snapshots, grants)"
+    )
+    access.add_argument("username", nargs="?", help="one user (default: everyone)")
+    access.add_argument("--as-of", type=_date, default=None,
+                        help="roles running on this date (default: DASHBOARD_AS_OF or today)")
+    access.set_defaults(handler=_access)
+
+    audit = commands.add_parser(
+        "audit", help="show the audit trail: who looked at which children's records"
+    )
+    audit.add_argument("--user", help="only this user's views and exports")
+    audit.add_argument("--child", type=_positive_int, metavar="PERSON_ID",
+                       help="only events that showed this child (who looked at their record?)")
+    audit.add_argument("--since", type=_date, help="from this date (inclusive)")
+    audit.add_argument("--until", type=_date, help="up to this date (inclusive)")
+    audit.add_argument("--limit", type=_positive_int, default=1000,
+                       help="at most this many events, newest first (default 1000)")
+    audit.add_argument("--json", action="store_true", help="print JSON")
+    audit.set_defaults(handler=_audit)
     return parser
 
 
@@ -196,6 +248,189 @@ def _indicators(args: argparse.Namespace, settings: Settings) -> int:
     except ScopeError as exc:
         raise UsageError(str(exc)) from None
     print(json.dumps([value.to_json() for value in values], indent=2, default=str))
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    """The new password: first line of stdin, or typed twice at a prompt. Never from argv."""
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to prompt for the password: use --password-stdin")
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Again: ") != first:
+        raise UsageError("the two passwords differ")
+    return first
+
+
+def _user_store(settings: Settings):  # noqa: ANN202 - imported lazily, like every handler's work
+    from dashboard.users import UserStore
+
+    return UserStore(settings.store_url)
+
+
+def _users_add(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.passwords import PasswordPolicyError
+    from dashboard.users import UserError
+
+    password = None if args.no_password else _read_password(args)
+    try:
+        user = _user_store(settings).create_user(args.username, password, args.name, args.admin)
+    except (UserError, PasswordPolicyError) as exc:
+        raise UsageError(str(exc)) from None
+    kind = "admin account" if user.is_admin else "account"
+    sso = "" if user.has_password else " (single sign-on only)"
+    print(f"created {kind} {user.username}{sso}")
+    return 0
+
+
+def _users_passwd(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.passwords import PasswordPolicyError
+    from dashboard.users import UserError
+
+    try:
+        _user_store(settings).set_password(args.username, _read_password(args))
+    except (UserError, PasswordPolicyError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"password changed for {args.username.strip().lower()}")
+    return 0
+
+
+def _users_toggle(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.users import UserError
+
+    store = _user_store(settings)
+    try:
+        (store.disable if args.users_command == "disable" else store.enable)(args.username)
+    except UserError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{args.users_command}d {args.username.strip().lower()}")
+    return 0
+
+
+def _users_list(args: argparse.Namespace, settings: Settings) -> int:
+    store = _user_store(settings)
+    accounts = store.list_users()
+    if not accounts:
+        print("no accounts yet: csc-dashboard users add USERNAME")
+    for user in accounts:
+        flags = [
+            flag
+            for flag, on in (
+                ("admin", user.is_admin),
+                ("demo-only", user.is_demo),
+                ("single sign-on only", not user.has_password),
+                ("disabled", user.disabled),
+            )
+            if on
+        ]
+        grants = ", ".join(g.scope for g in store.grants(user.username))
+        print(
+            f"{user.username:<24} {user.display_name:<30} {', '.join(flags) or '-':<22} "
+            f"grants: {grants or '-'}"
+        )
+    return 0
+
+
+def _users_grant(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.model import ScopeError
+    from dashboard.users import UserError
+
+    store = _user_store(settings)
+    try:
+        if args.users_command == "grant":
+            grant = store.grant(args.username, args.scope, granted_by=args.by)
+            print(f"granted {grant.scope} to {grant.username} (by {grant.granted_by})")
+        elif store.revoke(args.username, args.scope, revoked_by=args.by):
+            print(f"revoked {args.scope} from {args.username.strip().lower()}")
+        else:
+            raise UsageError(f"{args.username} holds no grant of {args.scope}")
+    except (UserError, ScopeError) as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def _access(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.access import access_frames, everyone, org_names
+    from dashboard.store import SnapshotStore
+    from dashboard.users import UserError, normalise_username
+
+    users = _user_store(settings)
+    snapshots = SnapshotStore.from_settings(settings)
+    roles, organisations, holders = access_frames(snapshots)
+    accounts = {u.username: u for u in users.list_users()}
+    wanted = None
+    if args.username:
+        try:
+            wanted = normalise_username(args.username)
+        except UserError as exc:
+            raise UsageError(str(exc)) from None
+    listing = everyone(
+        roles,
+        organisations,
+        holders,
+        users.all_grants(),
+        [*accounts, *([wanted] if wanted else [])],
+        as_of=args.as_of or settings.reporting_date(),
+    )
+    names = org_names(organisations)
+    for access in listing:
+        if wanted and access.username != wanted:
+            continue
+        account = accounts.get(access.username)
+        notes = ["no account (single sign-on or none)"] if account is None else [
+            note for note, on in (("account", True), ("admin", account.is_admin),
+                                  ("demo-only", account.is_demo), ("DISABLED", account.disabled))
+            if on
+        ]  # fmt: skip
+        print(f"{access.username} ({'; '.join(notes)})")
+        if access.is_empty:
+            print("  sees no data")
+        else:
+            teams = ", ".join(f"{t} {names.get(t, '')}".strip() for t in sorted(access.team_ids))
+            print(f"  tiers: {', '.join(access.tiers)}")
+            print(f"  borough: {'yes' if access.borough else 'no'}")
+            print(f"  teams: {teams or '-'}")
+            print(f"  cost centres: {', '.join(sorted(access.cost_centres)) or '-'}")
+        for reason in access.reasons:
+            print(f"  because: {reason}")
+    return 0
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from dashboard.audit import AuditLog
+
+    events = AuditLog(settings.store_url).query(
+        username=args.user, person_id=args.child, since=args.since, until=args.until,
+        limit=args.limit,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps([
+            {
+                "event_id": e.event_id, "occurred_at": e.occurred_at.isoformat(),
+                "username": e.username, "action": e.action, "route": e.route,
+                "indicator_id": e.indicator_id, "scope": e.scope, "row_count": e.row_count,
+                "person_ids": list(e.person_ids),
+            }
+            for e in events
+        ], indent=2))  # fmt: skip
+        return 0
+    if args.child is not None:
+        print(f"who looked at child {args.child}'s record: {len(events)} event(s)")
+    if not events:
+        print("no audit events match")
+    for e in events:
+        children = ",".join(str(p) for p in e.person_ids[:20])
+        more = f" (+{len(e.person_ids) - 20} more)" if len(e.person_ids) > 20 else ""
+        print(
+            f"{e.occurred_at:%Y-%m-%d %H:%M:%S}Z  {e.username:<16} {e.action:<6} {e.route}  "
+            f"indicator={e.indicator_id or '-'} scope={e.scope} rows={e.row_count} "
+            f"children={children or '-'}{more}"
+        )
     return 0
 
 
