@@ -85,3 +85,33 @@ def any_db_url(request, tmp_path) -> str:
         return f"sqlite:///{tmp_path / 'db.sqlite'}"
     request.applymarker(pytest.mark.postgres)
     return request.getfixturevalue("make_pg_database")()
+
+
+# --- The demo borough (dashboard.demo), built once per test session ------------------------
+DEMO_AS_OF = "2026-11-25"
+
+
+def _build_demo(tmp_path_factory, name: str, population: int) -> str:
+    import datetime as dt
+
+    from dashboard.demo import generate_borough
+
+    path = tmp_path_factory.mktemp("demo") / f"{name}.sqlite"
+    url = f"sqlite:///{path}"
+    generate_borough(
+        url, population=population, years=6, seed=42, as_of=dt.date.fromisoformat(DEMO_AS_OF)
+    )
+    return url
+
+
+@pytest.fixture(scope="session")
+def demo_source_url(tmp_path_factory) -> str:
+    """The DEFAULT demo borough (population 60000, 6 years, seed 42, as of 2026-11-25) in a
+    SQLite file; read it, never write to it."""
+    return _build_demo(tmp_path_factory, "demo", 60_000)
+
+
+@pytest.fixture(scope="session")
+def small_demo_source_url(tmp_path_factory) -> str:
+    """A small demo borough (population 6000, otherwise as ``demo_source_url``) for fast tests."""
+    return _build_demo(tmp_path_factory, "small_demo", 6_000)
