@@ -275,6 +275,21 @@ def simulate_finance(
             adult=care["adult"][k],
             weekly_paid=np.zeros(len(k), dtype=bool),
         )
+    # Proposed therapy for a few children still in care, starting in the coming weeks.
+    k = np.flatnonzero((period_end > as_of) & (rng.random(n_periods) < 0.03))
+    start = as_of + rng.integers(7, 60, len(k))
+    parts.add(
+        package=k,
+        person=care["child"][k],
+        provider=_pick_provider(rng, providers, np.full(len(k), "OTHER", dtype=object)),
+        element_type=np.full(len(k), "THERAPY", dtype=object),
+        cc=np.full(len(k), CC_INDEX["CLA-SUPP"]),
+        weekly_cost=np.round(rng.uniform(80, 450, len(k)), 2),
+        start=start,
+        end=np.full(len(k), NULL),
+        adult=care["adult"][k],
+        weekly_paid=np.zeros(len(k), dtype=bool),
+    )
     # Allowances from 16.
     sixteen = care["adult"] - 2 * 365
     k = np.flatnonzero(
@@ -336,6 +351,8 @@ def _statuses(
     status = np.where(running, "AUTHORISED", "ENDED").astype(object)
     recent = running & (start > as_of - 21) & (rng.random(n) < 0.35)
     status[recent] = "AWAITING_AUTHORISATION"
+    proposed = start > as_of
+    status[proposed] = "PROPOSED"
     cancel = ~running & (el["element_type"] != "PLACEMENT") & (rng.random(n) < 0.01)
     status[cancel] = "CANCELLED"
     # Planned ends: at 18 where that is known, else some soon, some later, many open-ended.
@@ -351,7 +368,8 @@ def _statuses(
     planned = np.where((planned != NULL) & (planned < start), start, planned)
     requested = np.minimum(start - rng.integers(0, 10, n), as_of)
     authorised = np.minimum(requested + rng.integers(0, 8, n), as_of)
-    awaiting = status == "AWAITING_AUTHORISATION"
+    awaiting = np.isin(status, ["AWAITING_AUTHORISATION", "PROPOSED"])
+    requested = np.where(proposed, NULL, requested)
     cc = el["cc"].astype(np.int64)
     holder = cc_holder[cc]
     el.update(

@@ -113,7 +113,7 @@ def build_locality(
         cc_holder,
     )
     el = fin.elements
-    no_cc = rng.random(len(el["cc"])) < mess.NO_COST_CENTRE_SHARE
+    no_cc = mess.missing_cost_centres(rng, len(el["cc"]))
     el["cc"] = np.where(no_cc, NULL, el["cc"])
     spend = fy_spend(el, as_of, budget_years)
 

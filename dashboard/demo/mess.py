@@ -53,11 +53,20 @@ def spoil_steps(
     steps["completed"][never] = NULL
 
 
+def _exactly(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
+    """A mask of round(share * n) rows, so small boroughs get the rate too, not just on average."""
+    mask = np.zeros(n, dtype=bool)
+    mask[rng.choice(n, size=int(round(share * n)), replace=False)] = True
+    return mask
+
+
 def spoil_people(rng: np.random.Generator, people: dict[str, np.ndarray]) -> None:
     n = len(people["person_id"])
-    people["date_of_birth"] = np.where(rng.random(n) < NO_DOB_SHARE, NULL, people["date_of_birth"])
+    people["date_of_birth"] = np.where(
+        _exactly(rng, n, NO_DOB_SHARE), NULL, people["date_of_birth"]
+    )
     people["ethnicity_code"] = np.where(
-        rng.random(n) < NO_ETHNICITY_SHARE, None, people["ethnicity_code"]
+        _exactly(rng, n, NO_ETHNICITY_SHARE), None, people["ethnicity_code"]
     )
 
 
@@ -74,10 +83,9 @@ def unallocate(
     alloc["end_date"] = np.where(hit, np.maximum(alloc["start_date"], ended), alloc["end_date"])
 
 
-def spoil_elements(rng: np.random.Generator, elements: dict[str, np.ndarray]) -> None:
-    n = len(elements["service_element_id"])
-    drop = rng.random(n) < NO_COST_CENTRE_SHARE
-    elements["cost_centre_code"] = np.where(drop, None, elements["cost_centre_code"])
+def missing_cost_centres(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Which of n service elements lose their cost centre."""
+    return _exactly(rng, n, NO_COST_CENTRE_SHARE)
 
 
 def orphan_payments(rng: np.random.Generator, payments: dict[str, np.ndarray]) -> None:
