@@ -51,6 +51,8 @@ def create_app(settings: Settings | None = None, *, poll_seconds: float | None =
         suppress_callback_exceptions=True,  # pages come and go; their ids are not all present
         serve_locally=True,
     )
+    # WCAG 3.1.1: the page's language, so screen readers pronounce it right.
+    app.index_string = app.index_string.replace("<html>", '<html lang="en-GB">', 1)
     context.attach(app.server, context.WebContext(settings, data, store, interval_ms))
     pages = register_pages(app)
     app.layout = lambda: shell(pages, _token(data), interval_ms)

@@ -1,0 +1,249 @@
+"""What only a browser shows: pages render cleanly, tiles update live, drill-downs and exports
+match their tiles, the pages pass axe-core, and each tier prints. Screenshots of each tier go
+to docs/screenshots/ for the README.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from sqlalchemy import create_engine, text
+
+from dashboard.data import DataLayer
+from dashboard.model import Scope
+from dashboard.web.app import create_app
+from tests.conftest import skip_or_fail
+from tests.web_support import copy_sqlite_source, refresh, refreshed_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+AXE_VERSION = "4.10"
+WAIT_S = 20  # an upper bound for waits, never an assertion about speed
+TIER_PATHS = {"home": "/", "team": "/team", "budget": "/budget", "borough": "/borough",
+              "quality": "/quality"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def settings(small_demo_source_url, demo_as_of, tmp_path_factory):
+    return refreshed_settings(small_demo_source_url, tmp_path_factory.mktemp("web"), demo_as_of)
+
+
+@pytest.fixture(scope="module")
+def busiest_team(settings) -> str:
+    data = DataLayer(settings)
+    best = max(
+        data.teams()["org_id"],
+        key=lambda t: data.value("overdue_steps", Scope.team(t)).value or 0,
+    )
+    return f"team:{best}"
+
+
+@pytest.fixture(scope="session")
+def axe_source(tmp_path_factory) -> str:
+    """axe-core from the npm registry, installed once into a cache folder."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "csc-dashboard-axe"
+    script = cache / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            skip_or_fail("npm is not installed (needed to fetch axe-core)")
+        cache.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [npm, "install", "--prefix", str(cache), f"axe-core@{AXE_VERSION}",
+             "--no-audit", "--no-fund", "--silent"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        if result.returncode != 0 or not script.exists():
+            skip_or_fail(f"could not install axe-core from npm: {result.stderr.strip()[:300]}")
+    return script.read_text()
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def tile_selector(indicator_id: str) -> str:
+    # Dash writes a pattern-matching id as JSON with sorted keys.
+    return "[id='" + json.dumps({"ind": indicator_id, "type": "tile"}, separators=(",", ":")) + "']"
+
+
+def open_page(dash_duo, path: str) -> None:
+    dash_duo.driver.get(dash_duo.server_url + path)
+    dash_duo.wait_for_element("h1", timeout=WAIT_S)
+    wait_until(lambda: not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".tile--loading"))
+    wait_until(lambda: dash_duo.driver.execute_script(
+        "return !document.querySelector('[data-dash-is-loading=\"true\"]')"
+    ))  # fmt: skip
+
+
+def wait_until(condition, timeout: float = WAIT_S, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+        except Exception:  # the DOM is being replaced under us: try again
+            result = None
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def tile_number(dash_duo, indicator_id: str) -> int:
+    element = dash_duo.find_element(f"{tile_selector(indicator_id)} .tile__value")
+    return int(element.text.split()[0].replace(",", ""))
+
+
+def save_full_page(dash_duo, name: str) -> None:
+    driver = dash_duo.driver
+    size = driver.get_window_size()
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, min(max(height, 800), 6000))
+    time.sleep(0.5)  # let responsive charts re-lay out to the new size before the picture
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+    driver.set_window_size(size["width"], size["height"])
+
+
+def run_axe(dash_duo, axe_source: str) -> list[dict]:
+    driver = dash_duo.driver
+    driver.set_script_timeout(60)
+    driver.execute_script(axe_source)
+    result = driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        axe.run(document, {resultTypes: ['violations']})
+           .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                 nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))))
+           .catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e)}]));
+        """
+    )
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("tier", list(TIER_PATHS))
+def test_page_renders_without_console_errors_and_passes_axe(dash_duo, settings, tier, axe_source):
+    dash_duo.start_server(create_app(settings))
+    open_page(dash_duo, TIER_PATHS[tier])
+    assert dash_duo.find_element("h1").text
+    if tier != "home":
+        tiles = dash_duo.driver.find_elements(By.CSS_SELECTOR, ".tile")
+        assert tiles and not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".tile--loading")
+    assert dash_duo.get_logs() == []
+    serious = run_axe(dash_duo, axe_source)
+    assert serious == [], json.dumps(serious, indent=2)
+    save_full_page(dash_duo, tier)
+
+
+def test_a_tile_updates_live_after_a_refresh(dash_duo, small_demo_source_url, demo_as_of, tmp_path):
+    source = copy_sqlite_source(small_demo_source_url, tmp_path / "source")
+    settings = refreshed_settings(source, tmp_path / "store", demo_as_of)
+    engine = create_engine(source)
+    with engine.connect() as conn:
+        step_id, team_id = conn.execute(
+            text(
+                "SELECT workflow_step_id, responsible_team_id FROM workflow_steps "
+                "WHERE step_status IN ('INCOMING', 'STARTED', 'REOPENED') "
+                "AND incoming_on <= :as_of AND due_date >= :as_of ORDER BY workflow_step_id"
+            ),
+            {"as_of": demo_as_of},
+        ).first()
+    dash_duo.start_server(create_app(settings, poll_seconds=1))
+    open_page(dash_duo, f"/team?scope=team:{team_id}")
+    before = tile_number(dash_duo, "overdue_steps")
+
+    # Make one open step of that team overdue: by definition the tile goes up by exactly one.
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE workflow_steps SET due_date = :due WHERE workflow_step_id = :id"),
+            {"due": demo_as_of - dt.timedelta(days=3), "id": step_id},
+        )
+    engine.dispose()
+    refresh(settings, ["open_steps"])
+
+    wait_until(lambda: tile_number(dash_duo, "overdue_steps") == before + 1, message="live tile")
+    assert dash_duo.driver.execute_script("return performance.navigation.type") == 0  # no reload
+    assert dash_duo.get_logs() == []
+
+
+def test_drill_down_opens_by_keyboard_with_as_many_rows_as_the_tile_and_exports_them(
+    dash_duo, settings, busiest_team
+):
+    dash_duo.start_server(create_app(settings))
+    open_page(dash_duo, f"/team?scope={busiest_team}")
+    expected = tile_number(dash_duo, "overdue_steps")
+    assert expected > 0
+
+    dash_duo.find_element(tile_selector("overdue_steps")).send_keys(Keys.ENTER)
+    count = dash_duo.wait_for_element("#drill-links .row-count", timeout=WAIT_S)
+    assert int(count.get_attribute("data-count")) == expected
+    displayed = wait_until(
+        lambda: dash_duo.driver.execute_script(
+            "return dash_ag_grid.getApi('drill-grid').getDisplayedRowCount()"
+        ),
+        message="grid rows",
+    )
+    assert displayed == expected
+
+    dash_duo.find_element("#drill-links a[data-format='csv']").click()
+    folder = Path(dash_duo.download_path)
+    done = wait_until(
+        lambda: [p for p in folder.glob("*.csv") if p.stat().st_size > 0], message="download"
+    )
+    rows = list(csv.DictReader(io.StringIO(done[0].read_text(encoding="utf-8-sig"))))
+    assert len(rows) == expected
+    assert done[0].name == f"overdue_steps-{busiest_team.replace(':', '-')}.csv"
+
+    # From a child's row, the family view lists the open work of the whole family.
+    dash_duo.driver.execute_script(
+        "dash_ag_grid.getApi('drill-grid').getDisplayedRowAtIndex(0).setSelected(true)"
+    )
+    title = dash_duo.wait_for_element("#family-title", timeout=WAIT_S)
+    wait_until(lambda: title.text.startswith("Open work of the family of"), message="family")
+    assert dash_duo.get_logs() == []
+
+
+def test_team_matrix_cell_opens_that_teams_view(dash_duo, settings):
+    dash_duo.start_server(create_app(settings))
+    open_page(dash_duo, "/borough")
+    link = dash_duo.find_element(".team-matrix tbody th a")
+    href = link.get_attribute("href")
+    team = href.split("team%3A")[-1]
+    link.send_keys(Keys.ENTER)  # keyboard, like every control
+    wait_until(lambda: dash_duo.driver.current_url == href, message="navigation")
+    wait_until(
+        lambda: dash_duo.find_element("#scope-select").get_attribute("value") == f"team:{team}",
+        message="the team's view",
+    )
+    assert dash_duo.find_element("h1").text == "Team"
+    assert dash_duo.get_logs() == []
+
+
+def test_each_tier_prints_on_a4_without_navigation(dash_duo, settings):
+    dash_duo.start_server(create_app(settings))
+    open_page(dash_duo, "/team")
+    driver = dash_duo.driver
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    assert (
+        driver.execute_script("return getComputedStyle(document.querySelector('.navbar')).display")
+        == "none"
+    )
+    columns = driver.execute_script(
+        "return getComputedStyle(document.querySelector('.tile-grid')).gridTemplateColumns"
+    )
+    assert len(columns.split()) == 3
+    pdf = driver.execute_cdp_cmd("Page.printToPDF", {"preferCSSPageSize": True})
+    assert pdf["data"]  # Chromium laid the page out with the A4 @page rule
