@@ -12,7 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from dashboard.access_tables import login_failures
+from dashboard.login import attempt_login
+from dashboard.passwords import ScryptHasher
 from dashboard.throttle import LoginThrottle
+from dashboard.users import UserStore
 
 
 class Clock:
@@ -139,3 +142,29 @@ def test_bad_settings_are_refused(sqlite_url):
         LoginThrottle(sqlite_url, max_failures=0)
     with pytest.raises(ValueError):
         LoginThrottle(sqlite_url, window=dt.timedelta(0))
+
+
+def test_attempt_login_throttles_before_checking_the_password(any_db_url, clock):
+    users = UserStore(any_db_url, hasher=ScryptHasher(log2_n=10, r=8, p=1))
+    users.create_user("ateam", "a long enough passphrase", "Asha Team")
+    users.create_user("ddir", "demo", "Dev Director", is_demo=True)
+    throttle = LoginThrottle(any_db_url, clock=clock, max_failures=3)
+
+    def login(username: str, password: str, *, demo: bool = False):  # noqa: ANN202
+        return attempt_login(users, throttle, username, password, "10.0.0.1", allow_demo=demo)
+
+    assert login("ateam", "a long enough passphrase").user.username == "ateam"
+    assert login("ddir", "demo").ok is False  # a demo account outside demo mode: a failure
+    assert login("ddir", "demo", demo=True).ok is True
+    for _ in range(3):
+        result = login("ateam", "a wrong guess at it")
+        assert (result.ok, result.retry_after) == (False, 0)
+    locked = login("ateam", "a long enough passphrase")  # the right password, while locked
+    assert (locked.ok, locked.retry_after) == (False, 15 * 60)
+    clock.advance(minutes=15)
+    assert login("ateam", "a long enough passphrase").ok is True
+    # The success cleared the username's count: three fresh guesses are allowed again.
+    assert [login("ateam", "nope nope nope").retry_after for _ in range(3)] == [0, 0, 0]
+    assert login("ateam", "nope nope nope").retry_after == 15 * 60
+    users.dispose()
+    throttle.dispose()
