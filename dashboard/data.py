@@ -25,7 +25,13 @@ import pandas as pd
 
 from dashboard.config import Settings
 from dashboard.datasets import load_datasets
-from dashboard.indicators.catalogue import DEFINITIONS, VIEW_DATASETS, Definition, rag_of
+from dashboard.indicators.catalogue import (
+    DEFINITIONS,
+    VIEW_DATASETS,
+    Definition,
+    rag_of,
+    team_matrix_frame,
+)
 from dashboard.indicators.charts import CHARTS
 from dashboard.indicators.measure import (
     DEFAULT_POPULATION,
@@ -204,6 +210,9 @@ class DataLayer:
         def build() -> tuple[Measurement | None, str | None]:
             data = self._input(state, resolved, definition.indicator.datasets)
             try:
+                if definition.id == "team_matrix":
+                    # Through the cache: the matrix's cells are the team pages' values.
+                    return Measurement(None, rows=self._matrix_frame(state, data)), None
                 return definition.measure(data), None
             except Exception as exc:  # one broken measure marks only its own tile
                 log.exception("measure %s failed for %s", definition.id, resolved.scope)
@@ -317,12 +326,16 @@ class DataLayer:
         definition = DEFINITIONS["team_matrix"]
         if any(d not in state.snapshots for d in definition.indicator.datasets):
             return pd.DataFrame()
-        from dashboard.indicators.catalogue import team_matrix_frame
+        data = self._input(state, resolved, definition.indicator.datasets)
+        return self._cached((state.token, "matrix", scope), lambda: self._matrix_frame(state, data))
 
-        return self._cached(
-            (state.token, "matrix", scope),
-            lambda: team_matrix_frame(self._input(state, resolved, definition.indicator.datasets)),
-        )
+    def _matrix_frame(self, state: _State, data: MeasureInput) -> pd.DataFrame:
+        def cached(definition: Definition, team: MeasureInput) -> Measurement:
+            key = (state.token, "measure", definition.id, team.scope.scope)
+            found = self._cached(key, lambda: (definition.measure(team), None))[0]
+            return found if found is not None else definition.measure(team)
+
+        return team_matrix_frame(data, cached)
 
     def history(self, indicator_id: str, scope: Scope) -> pd.DataFrame:
         """Daily history [day, value, numerator, denominator] recorded by the refresher.

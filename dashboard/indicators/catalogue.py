@@ -579,8 +579,19 @@ def rag_of(
     return thresholds.rag(basis, definition.indicator.polarity)
 
 
-def team_matrix_frame(data: MeasureInput) -> pd.DataFrame:
-    """One row per team in scope; per team-tier indicator its value and RAG."""
+def _direct(definition: Definition, data: MeasureInput) -> Measurement:
+    return definition.measure(data)
+
+
+def team_matrix_frame(
+    data: MeasureInput,
+    measure: Callable[[Definition, MeasureInput], Measurement] = _direct,
+) -> pd.DataFrame:
+    """One row per team in scope; per team-tier indicator its value and RAG.
+
+    ``measure`` runs one indicator for one team; the data layer passes its cached one, so the
+    matrix and the team pages share their work.
+    """
     organisation = data.frame("organisation")
     teams = organisation[organisation["org_level"] == "TEAM"]
     names = dict(zip(organisation["org_id"].astype(int), organisation["name"], strict=True))
@@ -604,7 +615,7 @@ def team_matrix_frame(data: MeasureInput) -> pd.DataFrame:
             "service_name": None if pd.isna(parent) else names.get(int(parent)),
         }
         for definition in TEAM:
-            result = definition.measure(scoped)
+            result = measure(definition, scoped)
             thresholds = data.thresholds.get(definition.id, definition.indicator.thresholds)
             row[definition.id] = result.value
             row[f"{definition.id}_rag"] = rag_of(definition, result, thresholds)
