@@ -19,7 +19,7 @@ ON_TIME: dict[str, tuple[float, float, float]] = {
     "ASSESSMENT": (0.97, 0.92, 0.70),
     "ICPC": (0.97, 0.82, 0.62),
     "CP_VISIT": (0.97, 0.93, 0.80),
-    "CLA_VISIT": (0.98, 0.94, 0.79),
+    "CLA_VISIT": (0.98, 0.95, 0.74),
     "CLA_REVIEW": (0.995, 0.96, 0.84),
     "DEFAULT": (0.94, 0.88, 0.75),
 }
