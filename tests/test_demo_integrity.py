@@ -335,17 +335,22 @@ def test_each_team_has_one_team_manager_and_workers_have_readable_usernames(smal
     assert all(u.isascii() and u.isalnum() and u == u.lower() for u in names)
 
 
-def test_allocations_are_to_workers_of_the_case_team_or_its_past(small):
-    # An allocation running at as_of is held by a worker whose primary role is in a team.
-    off_team = small.execute(
+def test_open_cases_are_allocated_within_the_case_team(small):
+    # The running ALLWKR allocation of an open case is held by a worker whose primary role, at
+    # as_of, is in the case's team (cin_referrals.responsible_team_id).
+    rows = small.execute(
         text(
-            "SELECT COUNT(*) FROM people_workers a"
-            " JOIN worker_roles r ON r.worker_id = a.worker_id AND r.primary_job = 'Y'"
-            " JOIN organisations o ON o.org_id = r.org_id"
-            " WHERE a.end_date IS NULL AND o.org_level <> 'TEAM'"
-        )
-    ).scalar_one()
-    assert off_team == 0
+            "SELECT r.responsible_team_id, ro.org_id FROM cin_referrals r"
+            " JOIN people_workers a ON a.person_id = r.person_id AND a.allocation_type = 'ALLWKR'"
+            "  AND a.start_date <= :d AND (a.end_date IS NULL OR a.end_date > :d)"
+            " JOIN worker_roles ro ON ro.worker_id = a.worker_id AND ro.primary_job = 'Y'"
+            "  AND ro.start_date <= :d AND (ro.end_date IS NULL OR ro.end_date > :d)"
+            " WHERE r.referral_date <= :d AND (r.closure_date IS NULL OR r.closure_date > :d)"
+        ),
+        {"d": AS_OF},
+    ).all()
+    assert len(rows) > 50
+    assert all(case_team == worker_team for case_team, worker_team in rows)
 
 
 def test_placement_elements_match_their_placement(small):
