@@ -48,6 +48,7 @@ HOME_PATHS: dict[Tier, str] = {"team": "/team", "budget": "/budget", "borough": 
 ROLE_COLUMNS = ("username", "role", "org_id", "start_date", "end_date")
 HOLDER_COLUMNS = ("username", "cost_centre_code")
 ORG_COLUMNS = ("org_id", "parent_org_id", "org_level")
+DATED_COLUMNS = ("start_date", "end_date", "worker_start_date", "worker_end_date")
 
 
 @dataclass(frozen=True)
@@ -179,22 +180,33 @@ def _require(frame: pd.DataFrame, columns: Iterable[str], dataset: str) -> None:
         raise ValueError(f"the {dataset} frame lacks column(s) {', '.join(missing)}")
 
 
-def _running(frame: pd.DataFrame, start: str, end: str, as_of: dt.date) -> pd.Series:
-    """Rows whose [start, end) period contains as_of (a missing start or end is open)."""
-    day = pd.Timestamp(as_of)
-    mask = pd.Series(True, index=frame.index)
-    if start in frame:
-        starts = pd.to_datetime(frame[start])
-        mask &= starts.isna() | (starts <= day)
-    if end in frame:
-        ends = pd.to_datetime(frame[end])
-        mask &= ends.isna() | (ends > day)
-    return mask
+# The access frames are small (managers and cost centres, not children), so plain Python over
+# the matching rows is several times faster than pandas masks over whole frames, per request.
 
 
-def _rows_of(frame: pd.DataFrame, username: str) -> pd.DataFrame:
-    names = frame["username"].astype("string").str.strip().str.lower()
-    return frame[(names == username).fillna(False)]
+def _rows_of(frame: pd.DataFrame, username: str, columns: Iterable[str]) -> list[dict[str, Any]]:
+    """The user's rows as dicts of ``columns`` (a column the frame lacks reads as missing)."""
+    hits = [
+        i
+        for i, name in enumerate(frame["username"].tolist())
+        if isinstance(name, str) and name.strip().lower() == username
+    ]
+    if not hits:
+        return []
+    values = {c: frame[c].tolist() if c in frame else [None] * len(frame) for c in columns}
+    return [{c: values[c][i] for c in columns} for i in hits]
+
+
+def _running(row: dict[str, Any], start: str, end: str, day: pd.Timestamp) -> bool:
+    """Does the row's [start, end) period contain ``day``? A missing start or end is open."""
+    began, ended = row.get(start), row.get(end)
+    return (_missing(began) or pd.Timestamp(began) <= day) and (
+        _missing(ended) or pd.Timestamp(ended) > day
+    )
+
+
+def _missing(value: Any) -> bool:
+    return value is None or bool(pd.isna(value))
 
 
 def resolve_access(
@@ -222,19 +234,22 @@ def resolve_access(
     cost_centres: set[str] = set()
     reasons: list[str] = []
 
-    roles = _rows_of(roles_frame, name)
-    holders = _rows_of(budget_holders_frame, name)
+    roles = _rows_of(roles_frame, name, ("role", "org_id", *DATED_COLUMNS))
+    holders = _rows_of(budget_holders_frame, name, ("cost_centre_code", *DATED_COLUMNS[2:]))
     if as_of is not None:
-        roles = roles[
-            _running(roles, "start_date", "end_date", as_of)
-            & _running(roles, "worker_start_date", "worker_end_date", as_of)
+        day = pd.Timestamp(as_of)
+        roles = [
+            r
+            for r in roles
+            if _running(r, "start_date", "end_date", day)
+            and _running(r, "worker_start_date", "worker_end_date", day)
         ]
-        holders = holders[_running(holders, "worker_start_date", "worker_end_date", as_of)]
+        holders = [h for h in holders if _running(h, "worker_start_date", "worker_end_date", day)]
 
-    for role, org_id in zip(roles["role"], roles["org_id"], strict=True):
-        if pd.isna(org_id) or pd.isna(role):
+    for row in roles:
+        if _missing(row["org_id"]) or _missing(row["role"]):
             continue
-        role, org = str(role).upper(), int(org_id)
+        role, org = str(row["role"]).upper(), int(row["org_id"])
         where = f"{role} on {names.get(org, 'an unknown organisation')} (org {org})"
         if role == DIRECTOR:
             borough = True
@@ -247,8 +262,9 @@ def resolve_access(
             teams |= below
             reasons.append(f"{where}: {len(below)} team(s) below it {_ids(below)}")
 
-    for code in holders["cost_centre_code"]:
-        if pd.isna(code):
+    for row in holders:
+        code = row["cost_centre_code"]
+        if _missing(code):
             continue
         cost_centres.add(str(code))
         reasons.append(f"budget holder of cost centre {code}")

@@ -51,7 +51,10 @@ class DemoUser:
     is_demo: bool = True  # refused outside demo mode
 
 
-def _frames(source_url: str, as_of: dt.date, queries_dir: Path) -> dict[str, pd.DataFrame]:
+def read_access_datasets(
+    source_url: str, as_of: dt.date, queries_dir: Path
+) -> dict[str, pd.DataFrame]:
+    """Run the access datasets once on the source (demo-data time, not a page view)."""
     period = ReportingPeriod.for_date(as_of)
     engine = create_engine(source_url)
     try:
@@ -78,7 +81,7 @@ def create_demo_users(
     A tier the borough has nobody for is left out, with a warning. Real (non-demo) accounts
     are never touched, and a worker who has one is not picked.
     """
-    frames = _frames(source_url, as_of, queries_dir or PROJECT_ROOT / "queries")
+    frames = read_access_datasets(source_url, as_of, queries_dir or PROJECT_ROOT / "queries")
     names = _display_names(frames[ROLES_DATASET], frames[BUDGET_HOLDERS_DATASET])
     store = UserStore(store_url)
     try:
