@@ -7,18 +7,19 @@ import shutil
 import pytest
 from dash import no_update
 
+from dashboard.config import Settings
 from dashboard.data import DataLayer
 from dashboard.indicators.charts import CHARTS as DATA_CHARTS
 from dashboard.model import Scope
 from dashboard.web import callbacks, pages
 from layouts import all_pages
 from tests.test_web_components import classes_of, text_of
-from tests.web_support import refresh, refreshed_settings
+from tests.web_support import AS_OF, refresh, refreshed_settings
 
 
 @pytest.fixture(scope="module")
-def settings(small_demo_source_url, demo_as_of, tmp_path_factory):
-    return refreshed_settings(small_demo_source_url, tmp_path_factory.mktemp("cb"), demo_as_of)
+def settings(small_demo_source_url, tmp_path_factory):
+    return refreshed_settings(small_demo_source_url, tmp_path_factory.mktemp("cb"))
 
 
 @pytest.fixture(scope="module")
@@ -202,20 +203,18 @@ def test_poll_returns_no_update_until_a_refresh_lands(settings, tmp_path):
     assert callbacks.poll_version(data, new) is no_update
 
 
-def test_a_failed_dataset_fails_only_its_own_tiles(small_demo_source_url, demo_as_of, tmp_path):
+def test_a_failed_dataset_fails_only_its_own_tiles(small_demo_source_url, tmp_path):
     queries = tmp_path / "queries"
-    shutil.copytree(pages.__file__.rsplit("/dashboard/", 1)[0] + "/queries", queries)
+    shutil.copytree(Settings.model_fields["queries_dir"].default, queries)
     broken = queries / "open_steps.sql"
     text = broken.read_text()
     header, _, _ = text.partition("\nSELECT")
     broken.write_text(header + "\nSELECT * FROM no_such_table\n")
-    settings = refreshed_settings(
-        small_demo_source_url, tmp_path / "store", demo_as_of, queries_dir=queries
-    )
+    settings = refreshed_settings(small_demo_source_url, tmp_path / "store", queries_dir=queries)
     data = DataLayer(settings)
     team = Scope.team(int(data.teams()["org_id"].iloc[0]))
     ids = page("team").tiles
-    bodies, classes = callbacks.render_tiles(data, team, ids, demo_as_of)
+    bodies, classes = callbacks.render_tiles(data, team, ids, AS_OF)
     failed = {i for i, c in zip(ids, classes, strict=True) if "tile--failed" in c}
     uses_open_steps = {i.id for i in data.catalogue() if "open_steps" in i.datasets and i.id in ids}
     assert failed == uses_open_steps and failed

@@ -18,8 +18,8 @@ from tests.web_support import refreshed_settings
 
 
 @pytest.fixture(scope="module")
-def settings(small_demo_source_url, demo_as_of, tmp_path_factory) -> Settings:
-    return refreshed_settings(small_demo_source_url, tmp_path_factory.mktemp("routes"), demo_as_of)
+def settings(small_demo_source_url, tmp_path_factory) -> Settings:
+    return refreshed_settings(small_demo_source_url, tmp_path_factory.mktemp("routes"))
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,7 @@ def cli_json(settings: Settings, scope: str, monkeypatch, capsys) -> list[dict]:
     monkeypatch.setenv("DASHBOARD_SOURCE_URL", settings.source_url)
     monkeypatch.setenv("DASHBOARD_STORE_URL", settings.store_url)
     monkeypatch.setenv("DASHBOARD_AS_OF", settings.as_of.isoformat())
+    monkeypatch.setenv("DASHBOARD_CHILD_POPULATION", str(settings.child_population))
     capsys.readouterr()
     assert cli.main(["indicators", "--json", "--scope", scope]) == 0
     return json.loads(capsys.readouterr().out)

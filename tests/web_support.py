@@ -18,15 +18,26 @@ from sqlalchemy.engine import make_url
 from dashboard.config import Settings
 from dashboard.history import record_history
 from dashboard.refresher import refresh_datasets
+from tests.conftest import DEMO_AS_OF
+
+AS_OF = dt.date.fromisoformat(DEMO_AS_OF)  # the demo fixtures' reporting date
+SMALL_DEMO_POPULATION = 6_000  # children aged 0-17 in ``small_demo_source_url``
 
 
-def refreshed_settings(source_url: str, folder: Path, as_of: dt.date, **overrides: Any) -> Settings:
+def refreshed_settings(
+    source_url: str,
+    folder: Path,
+    as_of: dt.date = AS_OF,
+    population: int = SMALL_DEMO_POPULATION,
+    **overrides: Any,
+) -> Settings:
     """Settings over ``source_url`` with a new store in ``folder``, refreshed once."""
     folder.mkdir(parents=True, exist_ok=True)
     settings = Settings(
         source_url=source_url,
         store_url=f"sqlite:///{folder / 'store.sqlite'}",
         as_of=as_of,
+        child_population=population,
         **overrides,
     )
     refresh(settings)

@@ -115,15 +115,21 @@ def history_figure(title: str, history: pd.DataFrame) -> go.Figure:
     if history is None or history.empty:
         return empty_figure(full)
     frame = history.sort_values("day")
+    days = pd.to_datetime(frame["day"])
     figure = go.Figure(
         go.Scatter(
-            x=frame["day"],
+            x=days,
             y=frame["value"],
             mode="lines+markers",
             name=title,
             line={"color": SERIES_COLOURS[0]},
         )
     )
+    # Whole days on the axis; a lone first day gets a week either side instead of hours.
+    start, end = days.min(), days.max()
+    if (end - start).days < 7:
+        start, end = start - pd.Timedelta(days=7), end + pd.Timedelta(days=7)
+    figure.update_xaxes(type="date", tickformat="%d %b %Y", range=[start, end])
     return _style(figure, full, "", "")
 
 

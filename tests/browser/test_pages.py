@@ -24,7 +24,7 @@ from dashboard.data import DataLayer
 from dashboard.model import Scope
 from dashboard.web.app import create_app
 from tests.conftest import skip_or_fail
-from tests.web_support import copy_sqlite_source, refresh, refreshed_settings
+from tests.web_support import AS_OF, copy_sqlite_source, refresh, refreshed_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -35,8 +35,8 @@ TIER_PATHS = {"home": "/", "team": "/team", "budget": "/budget", "borough": "/bo
 
 
 @pytest.fixture(scope="module")
-def settings(small_demo_source_url, demo_as_of, tmp_path_factory):
-    return refreshed_settings(small_demo_source_url, tmp_path_factory.mktemp("web"), demo_as_of)
+def settings(small_demo_source_url, tmp_path_factory):
+    return refreshed_settings(small_demo_source_url, tmp_path_factory.mktemp("web"))
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +148,9 @@ def test_page_renders_without_console_errors_and_passes_axe(dash_duo, settings, 
     save_full_page(dash_duo, tier)
 
 
-def test_a_tile_updates_live_after_a_refresh(dash_duo, small_demo_source_url, demo_as_of, tmp_path):
+def test_a_tile_updates_live_after_a_refresh(dash_duo, small_demo_source_url, tmp_path):
     source = copy_sqlite_source(small_demo_source_url, tmp_path / "source")
-    settings = refreshed_settings(source, tmp_path / "store", demo_as_of)
+    settings = refreshed_settings(source, tmp_path / "store")
     engine = create_engine(source)
     with engine.connect() as conn:
         step_id, team_id = conn.execute(
@@ -159,7 +159,7 @@ def test_a_tile_updates_live_after_a_refresh(dash_duo, small_demo_source_url, de
                 "WHERE step_status IN ('INCOMING', 'STARTED', 'REOPENED') "
                 "AND incoming_on <= :as_of AND due_date >= :as_of ORDER BY workflow_step_id"
             ),
-            {"as_of": demo_as_of},
+            {"as_of": AS_OF},
         ).first()
     dash_duo.start_server(create_app(settings, poll_seconds=1))
     open_page(dash_duo, f"/team?scope=team:{team_id}")
@@ -169,7 +169,7 @@ def test_a_tile_updates_live_after_a_refresh(dash_duo, small_demo_source_url, de
     with engine.begin() as conn:
         conn.execute(
             text("UPDATE workflow_steps SET due_date = :due WHERE workflow_step_id = :id"),
-            {"due": demo_as_of - dt.timedelta(days=3), "id": step_id},
+            {"due": AS_OF - dt.timedelta(days=3), "id": step_id},
         )
     engine.dispose()
     refresh(settings, ["open_steps"])
