@@ -12,8 +12,10 @@ import sys
 
 import pandas as pd
 import pytest
+from conftest import DEMO_AS_OF
 from fixtures.known_borough import AS_OF
 from known_store import refreshed
+from sqlalchemy.engine import make_url
 
 from dashboard.config import PROJECT_ROOT, Settings
 from dashboard.data import DataLayer
@@ -278,20 +280,21 @@ def test_a_bad_thresholds_file_names_the_file_and_key(settings, tmp_path, conten
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "DASHBOARD_SOURCE_URL": settings.source_url,
-        "DASHBOARD_STORE_URL": settings.store_url,
-        "DASHBOARD_CHILD_POPULATION": str(settings.child_population or ""),
-    }
+    # Only these settings: nothing inherited from the caller's DASHBOARD_* or a .env file.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASHBOARD_")}
+    env["DASHBOARD_SOURCE_URL"] = settings.source_url
+    env["DASHBOARD_STORE_URL"] = settings.store_url
+    if settings.child_population:
+        env["DASHBOARD_CHILD_POPULATION"] = str(settings.child_population)
     if settings.as_of:
         env["DASHBOARD_AS_OF"] = settings.as_of.isoformat()
+    store_folder = make_url(settings.store_url).database.rsplit("/", 1)[0]
     return subprocess.run(
         [sys.executable, "-m", "dashboard", *args],
         capture_output=True,
         text=True,
         env=env,
-        cwd=PROJECT_ROOT,
+        cwd=store_folder,
         timeout=300,
     )
 
@@ -325,3 +328,67 @@ def test_indicators_command_errors(settings: Settings, tmp_path):
     empty = settings.model_copy(update={"store_url": f"sqlite:///{tmp_path / 'empty.sqlite'}"})
     none_yet = cli(empty, "indicators", "--json")
     assert none_yet.returncode != 0 and "run csc-dashboard refresh first" in none_yet.stderr
+
+
+# --- the small demo borough, end to end through the command line -----------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_store(small_demo_source_url: str, tmp_path_factory) -> Settings:
+    """The small demo borough refreshed by ``csc-dashboard refresh`` (which records history)."""
+    folder = tmp_path_factory.mktemp("demo_cli")
+    settings = Settings(
+        source_url=small_demo_source_url,
+        store_url=f"sqlite:///{folder / 'store.sqlite'}",
+        as_of=dt.date.fromisoformat(DEMO_AS_OF),
+    )
+    result = cli(settings, "refresh")
+    assert result.returncode == 0, result.stderr
+    return settings
+
+
+def sensible(value: dict) -> bool:
+    number = value["value"]
+    if value["unit"] == "percent":
+        return 0 <= number <= 100
+    if value["unit"] == "count":
+        return isinstance(number, int) and number >= 0
+    if value["unit"] in ("per_10k", "ratio"):
+        return number >= 0  # a front-door team's workers may hold no children
+    return isinstance(number, int | float)  # money: a variance may be negative
+
+
+@pytest.mark.slow
+def test_demo_borough_indicators_command(demo_store: Settings):
+    data = DataLayer(demo_store)
+    team = int(data.teams()["org_id"].iloc[0])
+    code = str(data.cost_centres()["cost_centre_code"].iloc[0])
+    for scope in (Scope.borough(), Scope.team(team), Scope.cost_centre(code)):
+        result = cli(demo_store, "indicators", "--json", "--scope", str(scope))
+        assert result.returncode == 0, result.stderr
+        values = {v["id"]: v for v in json.loads(result.stdout)}
+        assert set(values) == {k for k, d in DEFINITIONS.items() if d.applies_to(scope)}
+        for key, value in values.items():
+            if DEFINITIONS[key].chart:
+                assert value["series"], key
+                continue
+            assert value["status"] in ("ok", "no_data"), (key, value["error"])
+            assert value["stale"] is False
+            if value["status"] == "ok":
+                assert sensible(value), (scope, key, value)
+    # The borough has data for everything (the demo is calibrated to have it).
+    borough = json.loads(cli(demo_store, "indicators", "--json").stdout)
+    assert all(v["status"] == "ok" for v in borough), [
+        v["id"] for v in borough if v["status"] != "ok"
+    ]
+    assert data.history("overdue_steps", Scope.borough())["value"].notna().all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("indicator_id", COUNTS)
+def test_demo_drilldown_rows_equal_the_tile_in_every_scope(demo_store: Settings, indicator_id):
+    data = DataLayer(demo_store)
+    for scope in every_scope(data):
+        if DEFINITIONS[indicator_id].applies_to(scope):
+            value = data.value(indicator_id, scope)
+            assert value.value == len(data.drilldown(indicator_id, scope)), scope

@@ -3,10 +3,12 @@ service or the borough is the sum of its teams' numerators and denominators, nev
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pandas as pd
 import pytest
+from conftest import DEMO_AS_OF
 from indicator_frames import ORGANISATION, frame
 from known_store import refreshed
 
@@ -63,9 +65,14 @@ def test_a_cycle_in_the_tree_does_not_hang():
 # --- arithmetic over a refreshed store -------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> DataLayer:
-    return DataLayer(refreshed(tmp_path_factory.mktemp("scopes")))
+@pytest.fixture(scope="module", params=["known_borough", "small_demo"])
+def data(request, tmp_path_factory) -> DataLayer:
+    """The hand-built known borough and the small demo borough, each refreshed into a store."""
+    folder = tmp_path_factory.mktemp(request.param)
+    if request.param == "known_borough":
+        return DataLayer(refreshed(folder))
+    source = request.getfixturevalue("small_demo_source_url")
+    return DataLayer(refreshed(folder, source, as_of=dt.date.fromisoformat(DEMO_AS_OF)))
 
 
 def team_ids(data: DataLayer) -> list[int]:
@@ -144,7 +151,8 @@ def test_borough_money_is_the_sum_of_cost_centres(data: DataLayer, indicator_id:
 
 def test_indicators_apply_to_their_tiers_scopes(data: DataLayer):
     team = set(data.applicable(Scope.team(team_ids(data)[0])))
-    cost_centre = set(data.applicable(Scope.cost_centre("CC100")))
+    code = str(data.cost_centres()["cost_centre_code"].iloc[0])
+    cost_centre = set(data.applicable(Scope.cost_centre(code)))
     borough = set(data.applicable(Scope.borough()))
     assert "overdue_steps" in team and "overdue_steps" not in cost_centre
     assert "variance" in cost_centre and "variance" not in team
