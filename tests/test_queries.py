@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlglot
+from conftest import DEMO_AS_OF
 from fixtures.known_borough import AS_OF, build_known_borough
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -22,6 +23,7 @@ from sqlglot.errors import ErrorLevel
 
 from dashboard.config import PROJECT_ROOT
 from dashboard.datasets import DatasetSpec, load_dataset, run_dataset
+from dashboard.demo import generate_borough
 from dashboard.indicators.catalogue import DEFINITIONS, VIEW_DATASETS
 from dashboard.indicators.charts import CHARTS
 from dashboard.reporting import ReportingPeriod
@@ -143,3 +145,41 @@ def test_every_dataset_an_indicator_names_has_a_file():
     files = {path.stem for path in QUERY_FILES}
     for definition in DEFINITIONS.values():
         assert set(definition.indicator.datasets) <= files, definition.id
+
+
+@pytest.fixture(scope="module")
+def postgres_demo(pg_admin_url: str) -> Iterator[str]:
+    """The small demo borough generated into PostgreSQL (same seed and date as the SQLite one)."""
+    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    name = f"csc_test_qd_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        generate_borough(
+            url, population=6_000, years=6, seed=42, as_of=dt.date.fromisoformat(DEMO_AS_OF)
+        )
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.parametrize("path", QUERY_FILES, ids=ids(QUERY_FILES))
+def test_same_frame_on_the_demo_borough_in_both_databases(
+    path: Path, small_demo_source_url: str, postgres_demo: str
+):
+    spec = load_dataset(path)
+    period = ReportingPeriod.for_date(dt.date.fromisoformat(DEMO_AS_OF))
+    frames = []
+    for url in (small_demo_source_url, postgres_demo):
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                frames.append(canonical(run_dataset(spec, conn, period)))
+        finally:
+            engine.dispose()
+    pd.testing.assert_frame_equal(frames[0], frames[1])
