@@ -1,0 +1,194 @@
+"""Page-view cost as the data grows: the tile-update callback and a drill-down, 1x vs Nx.
+
+Each request goes through the real Flask server (``POST /_dash-update-component`` on the test
+client), exactly as a browser sends it, so the time includes Dash's dispatch and JSON
+serialisation. "Warm" is a page view after the snapshot is in the data layer's cache (what
+the 700 users of a borough see); "cold" is the first view in a fresh worker after a snapshot
+lands (loads the snapshot and runs the measures once per worker and version).
+
+    python bench/bench_pages.py                  # 1x and 10x the default population
+    python bench/bench_pages.py --scales 1 100   # 100x: about 8 GB of SQLite, slow to build
+
+Demo sources and stores are cached in --work (default: <tmp>/csc-dashboard-bench).
+Prints a Markdown table for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dashboard.config import Settings  # noqa: E402
+from dashboard.model import Scope  # noqa: E402
+from layouts import all_pages  # noqa: E402
+
+BASE_POPULATION = 60_000
+AS_OF = dt.date(2026, 11, 25)
+TILES_KEY = '..{"ind":["ALL"],"type":"tile"}.children...{"ind":["ALL"],"type":"tile"}.className..'
+DRILL_OUTPUTS = (
+    ("drill-modal", "is_open"),
+    ("drill-title", "children"),
+    ("drill-grid", "rowData"),
+    ("drill-grid", "columnDefs"),
+    ("drill-links", "children"),
+    ("drill-state", "data"),
+    ("family-panel", "hidden"),
+    ("drill-grid", "selectedRows"),
+)
+
+
+def prepare(scale: int, work: Path) -> Settings:
+    """The demo borough at ``scale`` times the default population, refreshed into a store."""
+    from dashboard.demo import generate_borough
+    from tests.web_support import refreshed_settings
+
+    population = BASE_POPULATION * scale
+    source = work / f"demo-{scale}x.sqlite"
+    store = work / f"store-{scale}x"
+    if not source.exists():
+        started = time.perf_counter()
+        generate_borough(
+            f"sqlite:///{source}", population=population, years=6, seed=42, as_of=AS_OF
+        )
+        print(f"# generated {scale}x in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    if not (store / "store.sqlite").exists():
+        started = time.perf_counter()
+        refreshed_settings(f"sqlite:///{source}", store, AS_OF, population)
+        print(f"# refreshed {scale}x in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return Settings(
+        source_url=f"sqlite:///{source}",
+        store_url=f"sqlite:///{store / 'store.sqlite'}",
+        as_of=AS_OF,
+        child_population=population,
+    )
+
+
+def tiles_request(tiles: tuple[str, ...], token: str, scope: str) -> dict[str, Any]:
+    ids = [{"ind": i, "type": "tile"} for i in tiles]
+    return {
+        "output": TILES_KEY,
+        "outputs": [
+            [{"id": i, "property": "children"} for i in ids],
+            [{"id": i, "property": "className"} for i in ids],
+        ],
+        "inputs": [
+            {"id": "data-version", "property": "data", "value": token},
+            {"id": "page-scope", "property": "data", "value": scope},
+        ],
+        "changedPropIds": ["page-scope.data"],
+        "state": [],
+    }
+
+
+def drill_request(tiles: tuple[str, ...], target: str, scope: str) -> dict[str, Any]:
+    return {
+        "output": ".." + "...".join(f"{c}.{p}" for c, p in DRILL_OUTPUTS) + "..",
+        "outputs": [{"id": c, "property": p} for c, p in DRILL_OUTPUTS],
+        "inputs": [
+            [
+                {"id": {"ind": i, "type": "tile"}, "property": "n_clicks", "value": int(i == target)}
+                for i in tiles
+            ]
+        ],
+        "changedPropIds": [json.dumps({"ind": target, "type": "tile"}, separators=(",", ":"))
+                           + ".n_clicks"],
+        "state": [{"id": "page-scope", "property": "data", "value": scope}],
+    }  # fmt: skip
+
+
+def post(client: Any, body: dict[str, Any]) -> tuple[float, int]:
+    started = time.perf_counter()
+    response = client.post("/_dash-update-component", json=body)
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise RuntimeError(f"{response.status_code}: {response.data[:300]!r}")
+    return elapsed, len(response.data)
+
+
+def measure(settings: Settings, repeat: int) -> dict[str, Any]:
+    from dashboard.data import DataLayer
+    from dashboard.web.app import create_app
+
+    data = DataLayer(settings)
+    team_id = int(data.teams()["org_id"].min())  # the same first team at every scale
+    team = f"team:{team_id}"
+    pages = {p.id: p for p in all_pages()}
+    team_tiles, borough_tiles = pages["team"].tiles, pages["borough"].tiles
+    out: dict[str, Any] = {
+        "open_steps": len(data.drilldown("overdue_steps", Scope.borough())),
+        "team_rows": len(data.drilldown("overdue_steps", Scope.parse(team))),
+    }
+
+    app = create_app(settings)
+    client = app.server.test_client()
+    client.get("/team")
+    token = app.server.extensions["csc_dashboard"].data.version_token()
+    cases = {
+        "team tiles": tiles_request(team_tiles, token, team),
+        "borough tiles": tiles_request(borough_tiles, token, "borough"),
+        "team drill-down": drill_request(team_tiles, "overdue_steps", team),
+        "borough drill-down": drill_request(team_tiles, "overdue_steps", "borough"),
+    }
+    for name, body in cases.items():
+        post(client, body)  # first view fills the cache
+        runs = [post(client, body) for _ in range(repeat)]
+        out[name] = (statistics.median(t for t, _ in runs), runs[0][1])
+
+    cold = []
+    for _ in range(max(3, repeat // 5)):
+        fresh = create_app(settings).server.test_client()
+        cold.append(post(fresh, cases["team tiles"])[0])
+    out["team tiles, cold"] = (statistics.median(cold), None)
+
+    poll = []
+    version = app.server.extensions["csc_dashboard"].data
+    for _ in range(repeat * 20):
+        started = time.perf_counter()
+        version.version_token()
+        poll.append(time.perf_counter() - started)
+    out["poll (version check)"] = (statistics.median(poll), None)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument(
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / "csc-dashboard-bench"
+    )
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    results = {scale: measure(prepare(scale, args.work), args.repeat) for scale in args.scales}
+    base, top = args.scales[0], args.scales[-1]
+    print(f"| request | {' | '.join(f'{s}x ms (bytes)' for s in args.scales)} | {top}x / {base}x |")
+    print("|---|" + "---|" * (len(args.scales) + 1))
+    for name in ("team tiles", "borough tiles", "team drill-down", "borough drill-down",
+                 "team tiles, cold", "poll (version check)"):  # fmt: skip
+        cells = []
+        for scale in args.scales:
+            seconds, size = results[scale][name]
+            cells.append(f"{seconds * 1000:.2f}" + (f" ({size:,})" if size else ""))
+        ratio = results[top][name][0] / results[base][name][0]
+        print(f"| {name} | {' | '.join(cells)} | {ratio:.2f} |")
+    for scale in args.scales:
+        print(
+            f"\n{scale}x: {results[scale]['open_steps']:,} overdue steps in the borough, "
+            f"{results[scale]['team_rows']:,} in the first team's list"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""The app factory and the entry points: nothing built at import, ``app:server`` on demand."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import dash
+from flask import Flask
+
+from dashboard.config import Settings
+from dashboard.web import serve
+from dashboard.web.app import create_app
+
+
+def test_importing_app_py_builds_nothing():
+    sys.modules.pop("app", None)
+    module = importlib.import_module("app")
+    assert "server" not in vars(module)
+    assert module._server.cache_info().currsize == 0
+
+
+def test_app_server_is_built_on_first_access_from_the_environment(monkeypatch, tmp_path):
+    store = tmp_path / "store.sqlite"
+    monkeypatch.setenv("DASHBOARD_STORE_URL", f"sqlite:///{store}")
+    monkeypatch.setenv("DASHBOARD_SOURCE_URL", f"sqlite:///{tmp_path / 'source.sqlite'}")
+    sys.modules.pop("app", None)
+    module = importlib.import_module("app")
+    try:
+        server = module.server
+        assert isinstance(server, Flask)
+        assert module.server is server  # one app per process, not one per access
+        assert server.extensions["csc_dashboard"].settings.store_url == f"sqlite:///{store}"
+        health = server.test_client().get("/health")
+        assert health.status_code == 200  # an empty store is reachable, just has no data yet
+    finally:
+        module._server.cache_clear()
+
+
+def test_two_apps_in_one_process_keep_their_own_data(tmp_path):
+    first = create_app(Settings(store_url=f"sqlite:///{tmp_path / 'a.sqlite'}"))
+    second = create_app(Settings(store_url=f"sqlite:///{tmp_path / 'b.sqlite'}"))
+    assert isinstance(first, dash.Dash)
+    a = first.server.extensions["csc_dashboard"].store
+    b = second.server.extensions["csc_dashboard"].store
+    assert a is not b
+    assert "a.sqlite" in str(a.engine.url) and "b.sqlite" in str(b.engine.url)
+
+
+def test_demo_data_is_only_ever_generated_into_the_default_demo_file(tmp_path):
+    elsewhere = tmp_path / "council.sqlite"
+    assert not serve.ensure_demo_source(Settings(source_url=f"sqlite:///{elsewhere}"))
+    assert not elsewhere.exists()
+    assert not serve.ensure_demo_source(
+        Settings(source_url="postgresql+psycopg://reader@db.example/mosaic", demo=True)
+    )
