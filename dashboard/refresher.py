@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import create_engine, text
@@ -331,68 +330,108 @@ def _call_after_refresh(
 # --- the scheduler ---------------------------------------------------------------------------
 
 
-class _Jobs:
-    """What the scheduler runs, bound to one settings object, store and scheduler."""
+class RefreshJobs:
+    """An APScheduler ``BackgroundScheduler`` holding the refresher's jobs, and the jobs.
+
+    Jobs: ``dataset:<id>`` for every dataset file, on the file's ``refresh`` interval, first run
+    at start, ``coalesce=True``, ``max_instances=1``, misfire grace half the interval;
+    ``queries:rescan`` to follow files added, removed or retimed; ``history`` (one-off, debounced)
+    after dataset runs, when an ``after_refresh`` hook is given.
+    """
 
     def __init__(
         self,
         settings: Settings,
         store: SnapshotStore,
-        scheduler: BaseScheduler,
-        after_refresh: AfterRefresh | None,
+        *,
+        after_refresh: AfterRefresh | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.scheduler = scheduler
         self.after_refresh = after_refresh
+        self.scheduler = BackgroundScheduler(
+            timezone=dt.UTC,
+            executors={"default": ThreadPoolExecutor(SCHEDULER_WORKERS)},
+        )
+        # Jobs change the scheduler (rescan, history). APScheduler's shutdown(wait=True) holds the
+        # job-store lock while it waits for running jobs, so a job calling add_job then would
+        # deadlock; every change goes through this lock and stops once shutdown has begun.
+        self._changing = threading.Lock()
+        self._closing = False
+        self.sync()
+        self.scheduler.add_job(
+            self.sync,
+            IntervalTrigger(seconds=RESCAN_EVERY.total_seconds(), timezone=dt.UTC),
+            id=RESCAN_JOB_ID,
+            name="rescan the queries folder",
+            coalesce=True,
+            max_instances=1,
+        )
+
+    def start(self, *, paused: bool = False) -> None:
+        self.scheduler.start(paused=paused)
+
+    def shutdown(self) -> None:
+        """Stop; running refreshes finish first, so no snapshot is abandoned mid-write."""
+        with self._changing:
+            self._closing = True
+        self.scheduler.shutdown(wait=True)
+
+    def dataset_job_ids(self) -> list[str]:
+        return [job.id for job in self.scheduler.get_jobs() if job.id.startswith(JOB_PREFIX)]
 
     def sync(self) -> None:
         """Give every dataset file a job on its interval; drop jobs whose file has gone."""
         good, bad = load_datasets(self.settings.queries_dir)
         wanted = {dataset_id: spec.refresh for dataset_id, spec in good.items()}
         wanted.update({dataset_id: BROKEN_FILE_RETRY for dataset_id in bad})
-        for job in self.scheduler.get_jobs():
-            if job.id.startswith(JOB_PREFIX) and job.id[len(JOB_PREFIX) :] not in wanted:
-                log.info("scheduler job=%s status=removed (file gone)", job.id)
-                job.remove()
-        for dataset_id, interval in sorted(wanted.items()):
-            job_id = JOB_PREFIX + dataset_id
-            job = self.scheduler.get_job(job_id)
-            grace = max(1, int(interval.total_seconds() // 2))
-            if job is None:
-                self.scheduler.add_job(
-                    self.run_dataset,
-                    IntervalTrigger(seconds=interval.total_seconds(), timezone=dt.UTC),
-                    args=[dataset_id],
-                    id=job_id,
-                    name=f"refresh {dataset_id}",
-                    coalesce=True,
-                    max_instances=1,
-                    misfire_grace_time=grace,
-                    next_run_time=_now(),  # first run straight away
-                )
-                log.info(
-                    "scheduler job=%s status=added every_s=%d", job_id, interval.total_seconds()
-                )
-            elif job.trigger.interval != interval:
-                job.modify(misfire_grace_time=grace)
-                job.reschedule(IntervalTrigger(seconds=interval.total_seconds(), timezone=dt.UTC))
-                log.info(
-                    "scheduler job=%s status=rescheduled every_s=%d",
-                    job_id,
-                    interval.total_seconds(),
-                )
+        with self._changing:
+            if self._closing:
+                return
+            for job in self.scheduler.get_jobs():
+                if job.id.startswith(JOB_PREFIX) and job.id[len(JOB_PREFIX) :] not in wanted:
+                    log.info("scheduler job=%s status=removed (file gone)", job.id)
+                    job.remove()
+            for dataset_id, interval in sorted(wanted.items()):
+                self._schedule(dataset_id, interval)
+
+    def _schedule(self, dataset_id: str, interval: dt.timedelta) -> None:
+        job_id = JOB_PREFIX + dataset_id
+        job = self.scheduler.get_job(job_id)
+        trigger = IntervalTrigger(seconds=interval.total_seconds(), timezone=dt.UTC)
+        grace = max(1, int(interval.total_seconds() // 2))
+        if job is None:
+            self.scheduler.add_job(
+                self.run_dataset,
+                trigger,
+                args=[dataset_id],
+                id=job_id,
+                name=f"refresh {dataset_id}",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=grace,
+                next_run_time=_now(),  # first run straight away
+            )
+            log.info("scheduler job=%s status=added every_s=%d", job_id, interval.total_seconds())
+        elif job.trigger.interval != interval:
+            job.modify(misfire_grace_time=grace)
+            job.reschedule(trigger)
+            log.info(
+                "scheduler job=%s status=rescheduled every_s=%d", job_id, interval.total_seconds()
+            )
 
     def run_dataset(self, dataset_id: str) -> None:
         try:
             refresh_datasets(self.settings, [dataset_id], store=self.store)
         except UnknownDatasetError:
-            # The file went between rescans; the rescan would drop the job anyway.
-            log.info("scheduler job=%s%s status=removed (file gone)", JOB_PREFIX, dataset_id)
-            self.scheduler.remove_job(JOB_PREFIX + dataset_id)
+            log.info("scheduler job=%s%s status=skipped (file gone)", JOB_PREFIX, dataset_id)
+            return  # the next rescan drops the job
+        if self.after_refresh is None:
             return
-        if self.after_refresh is not None:
-            # Debounced: datasets finishing together lead to one history run after the last.
+        with self._changing:
+            if self._closing:
+                return
+            # Debounced: datasets finishing together lead to one history run, after the last.
             self.scheduler.add_job(
                 self.run_history,
                 DateTrigger(run_date=_now() + HISTORY_DELAY, timezone=dt.UTC),
@@ -408,34 +447,6 @@ class _Jobs:
         if self.after_refresh is not None:
             period = ReportingPeriod.for_date(self.settings.reporting_date())
             _call_after_refresh(self.after_refresh, self.store, period)
-
-
-def build_scheduler(
-    settings: Settings,
-    store: SnapshotStore,
-    *,
-    after_refresh: AfterRefresh | None = None,
-) -> BackgroundScheduler:
-    """A scheduler (not started) with one job per dataset file and the queries-folder rescan.
-
-    Jobs: ``dataset:<id>`` every dataset's ``refresh`` interval, first run at start,
-    ``coalesce=True``, ``max_instances=1``, misfire grace half the interval.
-    """
-    scheduler = BackgroundScheduler(
-        timezone=dt.UTC,
-        executors={"default": ThreadPoolExecutor(SCHEDULER_WORKERS)},
-    )
-    jobs = _Jobs(settings, store, scheduler, after_refresh)
-    jobs.sync()
-    scheduler.add_job(
-        jobs.sync,
-        IntervalTrigger(seconds=RESCAN_EVERY.total_seconds(), timezone=dt.UTC),
-        id=RESCAN_JOB_ID,
-        name="rescan the queries folder",
-        coalesce=True,
-        max_instances=1,
-    )
-    return scheduler
 
 
 def _supervise(
@@ -490,24 +501,20 @@ def _run_while_locked(
     log.info("scheduler status=active lock=%r", lock.description)
     try:
         store.create_schema()
-        scheduler = build_scheduler(settings, store, after_refresh=after_refresh)
+        jobs = RefreshJobs(settings, store, after_refresh=after_refresh)
     except Exception as exc:  # store down or queries folder unreadable: retry later
         log.error("scheduler status=cannot_start error=%r", _describe(exc))
         stop.wait(lock_retry_s)
         return
-    scheduler.start()
-    log.info(
-        "scheduler status=running jobs=%d",
-        sum(job.id.startswith(JOB_PREFIX) for job in scheduler.get_jobs()),
-    )
+    jobs.start()
+    log.info("scheduler status=running jobs=%d", len(jobs.dataset_job_ids()))
     try:
         while not stop.wait(LOCK_CHECK_S):
             if not lock.still_held():
                 log.error("scheduler status=lock_lost lock=%r; stopping jobs", lock.description)
                 break
     finally:
-        # Lets running refreshes finish, so a snapshot is never abandoned mid-write.
-        scheduler.shutdown(wait=True)
+        jobs.shutdown()
 
 
 @contextlib.contextmanager
