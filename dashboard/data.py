@@ -196,7 +196,8 @@ class DataLayer:
         state = self._current()
         measurement, _error = self._measure(state, definition, self.resolve(scope))
         rows = measurement.rows if measurement is not None else None
-        return self._named(state, rows if rows is not None else pd.DataFrame())
+        # A copy: callers may sort or add columns; the cached frame must stay as computed.
+        return self._named(state, rows if rows is not None else pd.DataFrame()).copy()
 
     def _measure(
         self, state: _State, definition: Definition, resolved: ResolvedScope
@@ -315,7 +316,7 @@ class DataLayer:
         def build() -> pd.DataFrame:
             return self._named(state, chart.build(self._input(state, resolved, chart.datasets)))
 
-        return self._cached((state.token, "chart", chart_id, scope), build)
+        return self._cached((state.token, "chart", chart_id, scope), build).copy()
 
     def team_matrix(self, scope: Scope) -> pd.DataFrame:
         """One row per team in scope; per team-tier indicator ``<id>`` (value) and ``<id>_rag``."""
@@ -327,7 +328,8 @@ class DataLayer:
         if any(d not in state.snapshots for d in definition.indicator.datasets):
             return pd.DataFrame()
         data = self._input(state, resolved, definition.indicator.datasets)
-        return self._cached((state.token, "matrix", scope), lambda: self._matrix_frame(state, data))
+        key = (state.token, "matrix", scope)
+        return self._cached(key, lambda: self._matrix_frame(state, data)).copy()
 
     def _matrix_frame(self, state: _State, data: MeasureInput) -> pd.DataFrame:
         def cached(definition: Definition, team: MeasureInput) -> Measurement:
@@ -346,6 +348,14 @@ class DataLayer:
         definition = self.definition(indicator_id)
         if not definition.applies_to(scope):
             raise NotApplicable(f"{indicator_id} does not apply to scope {scope}")
+        # The version token changes when history is written, so a cached copy is never stale.
+        token = self._current().token
+        return self._cached(
+            (token, "history", indicator_id, scope), lambda: self._history(definition, scope)
+        ).copy()
+
+    def _history(self, definition: Definition, scope: Scope) -> pd.DataFrame:
+        indicator_id = definition.id
         if scope.is_borough or scope.kind in ("team", "cost_centre"):
             return self.store.history(indicator_id, str(scope))
         resolved = self.resolve(scope)
