@@ -46,6 +46,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -68,6 +69,7 @@ SQLITE_BUSY_TIMEOUT_S = 30
 # Two writers of one dataset (a manual refresh beside the scheduler) can pick the same next
 # version on PostgreSQL; the unique constraint refuses the second, which then tries again.
 VERSION_RACE_RETRIES = 3
+SCHEMA_LOCK_KEY = int.from_bytes(b"csc_schm", "big")  # advisory lock around create_schema
 
 store_metadata = MetaData()
 
@@ -253,8 +255,13 @@ class SnapshotStore:
     # --- schema and connections --------------------------------------------------------------
 
     def create_schema(self) -> None:
-        """Create the store's tables if they are missing (idempotent)."""
-        store_metadata.create_all(self.engine)
+        """Create the store's tables if they are missing (idempotent, safe to race)."""
+        # The web workers and the scheduler may all start at once: on SQLite the write
+        # transaction serialises them, on PostgreSQL a transaction-scoped advisory lock does.
+        with self.engine.connect().execution_options(store_write=True) as conn, conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            store_metadata.create_all(conn)
         self._schema_ready = True
 
     def _ready(self) -> None:

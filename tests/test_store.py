@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pandas as pd
 import pytest
@@ -377,3 +378,27 @@ def test_history_upserts_by_day_indicator_and_scope(store: SnapshotStore) -> Non
 
     empty = store.history("nothing", "borough")
     assert len(empty) == 0 and str(empty["day"].dtype) == "datetime64[ns]"
+
+
+def test_many_processes_may_create_the_schema_at_once(any_db_url: str) -> None:
+    # Web workers and the scheduler all start together against a fresh store.
+    stores = [SnapshotStore(any_db_url) for _ in range(6)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def create(store: SnapshotStore) -> None:
+        barrier.wait()
+        try:
+            store.create_schema()
+            store.status()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for store in stores:
+        store.dispose()
