@@ -115,49 +115,79 @@ def post(client: Any, body: dict[str, Any]) -> tuple[float, int]:
     return elapsed, len(response.data)
 
 
-def measure(settings: Settings, repeat: int) -> dict[str, Any]:
-    from dashboard.data import DataLayer
-    from dashboard.web.app import create_app
+CASES = (
+    "team tiles",
+    "borough tiles",
+    "team drill-down",
+    "borough drill-down",
+    "team tiles, cold",
+    "poll (version check)",
+)
 
-    data = DataLayer(settings)
-    team_id = int(data.teams()["org_id"].min())  # the same first team at every scale
-    team = f"team:{team_id}"
-    pages = {p.id: p for p in all_pages()}
-    team_tiles, borough_tiles = pages["team"].tiles, pages["borough"].tiles
-    out: dict[str, Any] = {
-        "open_steps": len(data.drilldown("overdue_steps", Scope.borough())),
-        "team_rows": len(data.drilldown("overdue_steps", Scope.parse(team))),
-    }
 
-    app = create_app(settings)
-    client = app.server.test_client()
-    client.get("/team")
-    token = app.server.extensions["csc_dashboard"].data.version_token()
-    cases = {
-        "team tiles": tiles_request(team_tiles, token, team),
-        "borough tiles": tiles_request(borough_tiles, token, "borough"),
-        "team drill-down": drill_request(team_tiles, "overdue_steps", team),
-        "borough drill-down": drill_request(team_tiles, "overdue_steps", "borough"),
-    }
-    for name, body in cases.items():
-        post(client, body)  # first view fills the cache
-        runs = [post(client, body) for _ in range(repeat)]
-        out[name] = (statistics.median(t for t, _ in runs), runs[0][1])
+class Scale:
+    """One scale's app, test client and requests, ready to time."""
 
-    cold = []
-    for _ in range(max(3, repeat // 5)):
-        fresh = create_app(settings).server.test_client()
-        cold.append(post(fresh, cases["team tiles"])[0])
-    out["team tiles, cold"] = (statistics.median(cold), None)
+    def __init__(self, settings: Settings) -> None:
+        from dashboard.data import DataLayer
+        from dashboard.web.app import create_app
 
-    poll = []
-    version = app.server.extensions["csc_dashboard"].data
-    for _ in range(repeat * 20):
+        self.settings = settings
+        data = DataLayer(settings)
+        team = f"team:{int(data.teams()['org_id'].min())}"  # the same first team at every scale
+        pages = {p.id: p for p in all_pages()}
+        team_tiles, borough_tiles = pages["team"].tiles, pages["borough"].tiles
+        self.facts = {
+            "borough_rows": len(data.drilldown("overdue_steps", Scope.borough())),
+            "team_rows": len(data.drilldown("overdue_steps", Scope.parse(team))),
+        }
+        self.app = create_app(settings)
+        self.client = self.app.server.test_client()
+        self.client.get("/team")
+        self.data = self.app.server.extensions["csc_dashboard"].data
+        token = self.data.version_token()
+        self.requests = {
+            "team tiles": tiles_request(team_tiles, token, team),
+            "borough tiles": tiles_request(borough_tiles, token, "borough"),
+            "team drill-down": drill_request(team_tiles, "overdue_steps", team),
+            "borough drill-down": drill_request(team_tiles, "overdue_steps", "borough"),
+        }
+        for body in self.requests.values():
+            post(self.client, body)  # the first view fills the data layer's cache
+
+    def time(self, case: str) -> tuple[float, int | None]:
+        if case in self.requests:
+            return post(self.client, self.requests[case])
+        if case == "team tiles, cold":  # a fresh worker: loads snapshots, runs the measures
+            from dashboard.web.app import create_app
+
+            fresh = create_app(self.settings).server.test_client()
+            return post(fresh, self.requests["team tiles"])[0], None
         started = time.perf_counter()
-        version.version_token()
-        poll.append(time.perf_counter() - started)
-    out["poll (version check)"] = (statistics.median(poll), None)
-    return out
+        for _ in range(100):
+            self.data.version_token()
+        return (time.perf_counter() - started) / 100, None
+
+
+def measure(scales: dict[int, Scale], repeat: int) -> dict[int, dict[str, Any]]:
+    """Medians per scale and case. Rounds alternate between scales so that load from other
+    processes on a shared machine falls on every scale alike."""
+    runs: dict[int, dict[str, list[tuple[float, int | None]]]] = {
+        s: {c: [] for c in CASES} for s in scales
+    }
+    for round_ in range(repeat):
+        for case in CASES:
+            if case == "team tiles, cold" and round_ % 3:
+                continue  # cold starts are slow; a third as many
+            for scale, bench in scales.items():
+                runs[scale][case].append(bench.time(case))
+    return {
+        scale: {
+            case: (statistics.median(t for t, _ in found), found[0][1])
+            for case, found in cases.items()
+        }
+        for scale, cases in runs.items()
+    }
 
 
 def main() -> int:
@@ -170,12 +200,12 @@ def main() -> int:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
 
-    results = {scale: measure(prepare(scale, args.work), args.repeat) for scale in args.scales}
+    scales = {scale: Scale(prepare(scale, args.work)) for scale in args.scales}
+    results = measure(scales, args.repeat)
     base, top = args.scales[0], args.scales[-1]
     print(f"| request | {' | '.join(f'{s}x ms (bytes)' for s in args.scales)} | {top}x / {base}x |")
     print("|---|" + "---|" * (len(args.scales) + 1))
-    for name in ("team tiles", "borough tiles", "team drill-down", "borough drill-down",
-                 "team tiles, cold", "poll (version check)"):  # fmt: skip
+    for name in CASES:
         cells = []
         for scale in args.scales:
             seconds, size = results[scale][name]
@@ -184,8 +214,8 @@ def main() -> int:
         print(f"| {name} | {' | '.join(cells)} | {ratio:.2f} |")
     for scale in args.scales:
         print(
-            f"\n{scale}x: {results[scale]['open_steps']:,} overdue steps in the borough, "
-            f"{results[scale]['team_rows']:,} in the first team's list"
+            f"\n{scale}x: {scales[scale].facts['borough_rows']:,} overdue steps in the borough, "
+            f"{scales[scale].facts['team_rows']:,} in the first team's list"
         )
     return 0
 

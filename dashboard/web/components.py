@@ -120,14 +120,20 @@ def compare(
 
 
 def previous_from_history(history: pd.DataFrame | None, as_of: dt.date) -> float | None:
-    """The most recent daily value before ``as_of`` (the day's own row is today's value)."""
+    """The most recent daily value before ``as_of`` (the day's own row is today's value).
+
+    Plain Python over a few dozen rows: cheaper per tile than pandas' indexing machinery.
+    """
     if history is None or history.empty or "value" not in history:
         return None
-    days = pd.to_datetime(history["day"]).dt.date
-    earlier = history.loc[days < as_of].dropna(subset=["value"])
-    if earlier.empty:
-        return None
-    return float(earlier.sort_values("day")["value"].iloc[-1])
+    best: tuple[dt.date, float] | None = None
+    for day, number in zip(history["day"], history["value"], strict=True):
+        day = day.date() if isinstance(day, dt.datetime) else day
+        if number is None or _nan(number) or number is pd.NA or day >= as_of:
+            continue
+        if best is None or day > best[0]:
+            best = (day, float(number))
+    return best[1] if best else None
 
 
 def choose_comparison(
