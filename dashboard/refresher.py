@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -33,7 +34,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from dashboard.config import Settings
-from dashboard.datasets import DatasetSpec, load_datasets, run_dataset
+from dashboard.datasets import (
+    DatasetFileError,
+    DatasetSpec,
+    load_dataset,
+    load_datasets,
+    run_dataset,
+)
 from dashboard.locks import SchedulerLock, scheduler_lock
 from dashboard.reporting import ReportingPeriod
 from dashboard.store import SnapshotStore, sqlite_path, with_driver
@@ -263,6 +270,29 @@ def _refresh_one(
     return DatasetRun(spec.id, True, len(frame), duration, None, version)
 
 
+def _load_wanted(
+    folder: Path, dataset_ids: Sequence[str] | None
+) -> tuple[list[str], dict[str, DatasetSpec], dict[str, DatasetFileError]]:
+    """Parse only the files asked for: a scheduler job refreshes one dataset, and parsing every
+    header in the folder for it would cost more than many small queries."""
+    paths = {path.stem: path for path in sorted(Path(folder).glob("*.sql"))}
+    wanted = list(dict.fromkeys(dataset_ids)) if dataset_ids else sorted(paths)
+    unknown = [dataset_id for dataset_id in wanted if dataset_id not in paths]
+    if unknown:
+        raise UnknownDatasetError(
+            f"no dataset file for {', '.join(unknown)} in {folder}; "
+            f"known: {', '.join(sorted(paths)) or 'none'}"
+        )
+    good: dict[str, DatasetSpec] = {}
+    bad: dict[str, DatasetFileError] = {}
+    for dataset_id in wanted:
+        try:
+            good[dataset_id] = load_dataset(paths[dataset_id])
+        except DatasetFileError as exc:
+            bad[dataset_id] = exc
+    return wanted, good, bad
+
+
 def refresh_datasets(
     settings: Settings,
     dataset_ids: Sequence[str] | None = None,
@@ -273,15 +303,7 @@ def refresh_datasets(
 ) -> RefreshReport:
     """Run datasets now (all, or those named) and write their snapshots; never raises for a
     dataset's own failure. Raises ``UnknownDatasetError`` for ids with no file."""
-    good, bad = load_datasets(settings.queries_dir)
-    known = sorted({*good, *bad})
-    wanted = list(dict.fromkeys(dataset_ids)) if dataset_ids else known
-    unknown = [dataset_id for dataset_id in wanted if dataset_id not in known]
-    if unknown:
-        raise UnknownDatasetError(
-            f"no dataset file for {', '.join(unknown)} in {settings.queries_dir}; "
-            f"known: {', '.join(known) or 'none'}"
-        )
+    wanted, good, bad = _load_wanted(settings.queries_dir, dataset_ids)
     period = period or ReportingPeriod.for_date(settings.reporting_date())
     own_store = store is None
     store = store or SnapshotStore.from_settings(settings)
