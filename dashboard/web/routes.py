@@ -70,7 +70,7 @@ def health() -> Response:
     datasets: list[dict[str, Any]] = []
     if reachable:
         try:
-            datasets = [_with_age(status, now) for status in ctx.data.dataset_status()]
+            datasets = [_jsonable(status) for status in ctx.data.dataset_status()]
         except Exception as exc:
             log.exception("dataset status failed")
             reachable = False
@@ -125,19 +125,9 @@ def to_xlsx(frame: pd.DataFrame, sheet: str) -> bytes:
     return buffer.getvalue()
 
 
-def _with_age(status: Any, now: dt.datetime) -> dict[str, Any]:
-    record = dict(status) if isinstance(status, dict) else dict(vars(status))
-    computed = record.get("computed_at")
-    if isinstance(computed, str):
-        try:
-            computed = dt.datetime.fromisoformat(computed)
-        except ValueError:
-            computed = None
-    if isinstance(computed, dt.datetime):
-        if computed.tzinfo is None:
-            computed = computed.replace(tzinfo=dt.UTC)
-        record.setdefault("age_seconds", round((now - computed).total_seconds(), 1))
-    for key, item in record.items():
-        if isinstance(item, dt.datetime | dt.date):
-            record[key] = item.isoformat()
-    return record
+def _jsonable(status: dict[str, Any]) -> dict[str, Any]:
+    """A dataset's status (age, state, error: from the data layer) with ISO dates."""
+    return {
+        key: item.isoformat() if isinstance(item, dt.datetime | dt.date) else item
+        for key, item in status.items()
+    }
