@@ -26,13 +26,13 @@ import pandas as pd
 from dashboard.config import Settings
 from dashboard.datasets import load_datasets
 from dashboard.indicators.catalogue import (
-    DEFINITIONS,
     VIEW_DATASETS,
     Definition,
     rag_of,
     team_matrix_frame,
 )
 from dashboard.indicators.charts import CHARTS
+from dashboard.indicators.declared import full_catalogue
 from dashboard.indicators.measure import (
     DEFAULT_POPULATION,
     MeasureInput,
@@ -69,15 +69,24 @@ class DataLayer:
     def __init__(self, settings: Settings, store: SnapshotStore | None = None) -> None:
         self.settings = settings
         self.store = store if store is not None else SnapshotStore.from_settings(settings)
-        # A bad thresholds file stops here with a message naming the file and the key.
-        self._thresholds = effective_thresholds(settings.thresholds_file)
         specs, _bad = load_datasets(settings.queries_dir)
+        # The built-in indicators plus those declared in the dataset files' headers; a
+        # declaration that clashes is left out, logged, and listed in declaration_errors.
+        self._definitions, self.declaration_errors = full_catalogue(specs)
+        for error in self.declaration_errors:
+            log.error("indicator declaration left out: %s", error)
+        # A bad thresholds file stops here with a message naming the file and the key.
+        self._thresholds = effective_thresholds(settings.thresholds_file, self._definitions)
         self._refresh = {key: spec.refresh for key, spec in specs.items()}
         self._titles = {key: spec.title for key, spec in specs.items()}
         self._dataset_ids = sorted(
             set(specs)
             | set(VIEW_DATASETS)
-            | {d for definition in DEFINITIONS.values() for d in definition.indicator.datasets}
+            | {
+                d
+                for definition in self._definitions.values()
+                for d in definition.indicator.datasets
+            }
         )
         self._population = settings.child_population or DEFAULT_POPULATION
         self._lock = threading.Lock()
@@ -168,17 +177,19 @@ class DataLayer:
     def catalogue(self, tier: Tier | None = None) -> list[Indicator]:
         """Every indicator's declaration (of one tier if given), in page order."""
         return [
-            d.indicator for d in DEFINITIONS.values() if tier is None or d.indicator.tier == tier
+            d.indicator
+            for d in self._definitions.values()
+            if tier is None or d.indicator.tier == tier
         ]
 
     def definition(self, indicator_id: str) -> Definition:
         try:
-            return DEFINITIONS[indicator_id]
+            return self._definitions[indicator_id]
         except KeyError:
             raise KeyError(f"unknown indicator: {indicator_id!r}") from None
 
     def applicable(self, scope: Scope) -> list[str]:
-        return [key for key, d in DEFINITIONS.items() if d.applies_to(scope)]
+        return [key for key, d in self._definitions.items() if d.applies_to(scope)]
 
     def values(self, scope: Scope, ids: Sequence[str] | None = None) -> list[IndicatorValue]:
         """Values of the given indicators (default: every one that applies to the scope)."""
@@ -324,7 +335,7 @@ class DataLayer:
             raise NotApplicable(f"the team matrix does not apply to scope {scope}")
         state = self._current()
         resolved = self.resolve(scope)
-        definition = DEFINITIONS["team_matrix"]
+        definition = self._definitions["team_matrix"]
         if any(d not in state.snapshots for d in definition.indicator.datasets):
             return pd.DataFrame()
         data = self._input(state, resolved, definition.indicator.datasets)
@@ -333,11 +344,19 @@ class DataLayer:
 
     def _matrix_frame(self, state: _State, data: MeasureInput) -> pd.DataFrame:
         def cached(definition: Definition, team: MeasureInput) -> Measurement:
+            if any(d not in state.snapshots for d in definition.indicator.datasets):
+                return Measurement(None)  # e.g. a newly declared indicator not yet refreshed
             key = (state.token, "measure", definition.id, team.scope.scope)
             found = self._cached(key, lambda: (definition.measure(team), None))[0]
             return found if found is not None else definition.measure(team)
 
-        return team_matrix_frame(data, cached)
+        # Every team-tier headline: the built-ins' TEAM plus team-tier declared indicators.
+        columns = [
+            d
+            for d in self._definitions.values()
+            if d.indicator.tier == "team" and not (d.quality or d.chart)
+        ]
+        return team_matrix_frame(data, cached, columns)
 
     def history(self, indicator_id: str, scope: Scope) -> pd.DataFrame:
         """Daily history [day, value, numerator, denominator] recorded by the refresher.

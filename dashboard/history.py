@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 from dashboard.config import Settings
 from dashboard.data import DataLayer
-from dashboard.indicators.catalogue import DEFINITIONS
 from dashboard.model import Scope
 from dashboard.reporting import ReportingPeriod
 from dashboard.store import HistoryRow, SnapshotStore
@@ -32,7 +31,7 @@ def history_rows(data: DataLayer) -> list[HistoryRow]:
     """Every point-in-time value (charts excluded; failed values are not recorded)."""
     rows = []
     for scope in history_scopes(data):
-        ids = [key for key in data.applicable(scope) if not DEFINITIONS[key].chart]
+        ids = [key for key in data.applicable(scope) if not data.definition(key).chart]
         for value in data.values(scope, ids):
             if value.status == "failed":
                 continue

@@ -22,6 +22,7 @@ PAGE = Page(
                 "cp_visits_on_time",
                 "cla_visits_on_time",
                 "cla_reviews_on_time",
+                "cp_visits_seen_alone",
             ),
         ),
         Section("Data quality", ("unfinished_steps", "unstarted_steps")),

@@ -19,12 +19,15 @@ from sqlalchemy.engine import make_url
 
 from dashboard.config import PROJECT_ROOT, Settings
 from dashboard.data import DataLayer
-from dashboard.indicators.catalogue import DEFINITIONS
 from dashboard.indicators.charts import CHARTS
+from dashboard.indicators.declared import load_catalogue
 from dashboard.indicators.rag import ThresholdsFileError
 from dashboard.model import Scope
 from dashboard.refresher import refresh_datasets
 from dashboard.store import SnapshotStore
+
+# What the data layer serves: the built-ins plus the indicators declared in queries/ headers.
+DEFINITIONS, _ = load_catalogue(PROJECT_ROOT / "queries")
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,14 @@ from conftest import DEMO_AS_OF
 from indicator_frames import ORGANISATION, frame
 from known_store import refreshed
 
+from dashboard.config import PROJECT_ROOT
 from dashboard.data import DataLayer, NotApplicable
-from dashboard.indicators.catalogue import DEFINITIONS
+from dashboard.indicators.declared import DeclaredMeasure, load_catalogue
 from dashboard.model import Scope, ScopeError
 from dashboard.scopes import resolve, teams_below
+
+# What the data layer serves: the built-ins plus the indicators declared in queries/ headers.
+DEFINITIONS, _ = load_catalogue(PROJECT_ROOT / "queries")
 
 
 def org() -> pd.DataFrame:
@@ -100,6 +104,12 @@ def remainder(data: DataLayer, indicator_id: str, teams: list[int]) -> tuple[flo
         return float(len(outside)), 0.0
     if indicator_id == "average_caseload":
         return float(outside["children"].sum()), float(outside["fte"].sum())
+    measure = DEFINITIONS[indicator_id].measure
+    if isinstance(measure, DeclaredMeasure):  # a ratio declared in a dataset file's header
+        denominator = measure.denominator
+        return float(outside[measure.column].sum()), float(
+            len(outside) if denominator is None else outside[denominator].sum()
+        )
     return float(outside["on_time"].sum()), float(len(outside))
 
 

@@ -7,7 +7,7 @@ budget-tier ones to cost centres and the borough, borough-tier ones to the borou
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -586,11 +586,13 @@ def _direct(definition: Definition, data: MeasureInput) -> Measurement:
 def team_matrix_frame(
     data: MeasureInput,
     measure: Callable[[Definition, MeasureInput], Measurement] = _direct,
+    definitions: Sequence[Definition] = TEAM,
 ) -> pd.DataFrame:
     """One row per team in scope; per team-tier indicator its value and RAG.
 
     ``measure`` runs one indicator for one team; the data layer passes its cached one, so the
-    matrix and the team pages share their work.
+    matrix and the team pages share their work, and its catalogue's team-tier ``definitions``
+    (the built-ins plus those declared in dataset files).
     """
     organisation = data.frame("organisation")
     teams = organisation[organisation["org_level"] == "TEAM"]
@@ -614,7 +616,7 @@ def team_matrix_frame(
             "service_id": None if pd.isna(parent) else int(parent),
             "service_name": None if pd.isna(parent) else names.get(int(parent)),
         }
-        for definition in TEAM:
+        for definition in definitions:
             result = measure(definition, scoped)
             thresholds = data.thresholds.get(definition.id, definition.indicator.thresholds)
             row[definition.id] = result.value

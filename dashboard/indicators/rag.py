@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from dashboard.indicators.catalogue import DEFINITIONS
+from dashboard.indicators.catalogue import DEFINITIONS, Definition
 from dashboard.model import Thresholds
 
 
@@ -16,8 +16,10 @@ class ThresholdsFileError(ValueError):
     """A thresholds file that cannot be used; the message names the file and the key."""
 
 
-def load_overrides(path: Path) -> dict[str, Thresholds]:
-    """Parse a thresholds file into {indicator_id: Thresholds}."""
+def load_overrides(
+    path: Path, definitions: Mapping[str, Definition] = DEFINITIONS
+) -> dict[str, Thresholds]:
+    """Parse a thresholds file into {indicator_id: Thresholds} for the ids in ``definitions``."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -31,7 +33,7 @@ def load_overrides(path: Path) -> dict[str, Thresholds]:
         raise ThresholdsFileError(f"{path}: must map indicator ids to {{green: x, amber: y}}")
     out: dict[str, Thresholds] = {}
     for key, bands in raw.items():
-        definition = DEFINITIONS.get(str(key))
+        definition = definitions.get(str(key))
         if definition is None:
             raise ThresholdsFileError(f"{path}, key '{key}': unknown indicator id")
         if definition.indicator.polarity == "context" and definition.rag_from is None:
@@ -58,11 +60,17 @@ def load_overrides(path: Path) -> dict[str, Thresholds]:
     return out
 
 
-def effective_thresholds(path: Path | None) -> Mapping[str, Thresholds | None]:
-    """Every indicator's thresholds: the declared defaults, overridden by the file if given."""
+def effective_thresholds(
+    path: Path | None, definitions: Mapping[str, Definition] = DEFINITIONS
+) -> Mapping[str, Thresholds | None]:
+    """Every indicator's thresholds: the declared defaults, overridden by the file if given.
+
+    ``definitions`` is the catalogue in use (the data layer's includes indicators declared in
+    dataset files, so a council can override their thresholds too).
+    """
     table: dict[str, Thresholds | None] = {
-        key: definition.indicator.thresholds for key, definition in DEFINITIONS.items()
+        key: definition.indicator.thresholds for key, definition in definitions.items()
     }
     if path is not None:
-        table.update(load_overrides(path))
+        table.update(load_overrides(path, definitions))
     return table
