@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -441,10 +440,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # pydantic ValidationError: a bad DASHBOARD_* variable
         print(f"csc-dashboard: bad configuration: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    from dashboard.logging_setup import configure_logging
+
+    configure_logging(settings.log_level)  # JSON lines on stderr (stdout is the command's output)
     try:
         return int(args.handler(args, settings) or 0)
     except UsageError as exc:
