@@ -108,7 +108,7 @@ class SqliteWriter:
         db.execute("PRAGMA journal_mode = OFF")
         db.execute("PRAGMA synchronous = OFF")
         db.execute("PRAGMA cache_size = -200000")
-        db.execute("PRAGMA temp_store = MEMORY")
+        # temp_store stays FILE: index builds at 100x would otherwise sort gigabytes in memory.
         dialect = sqlite.dialect()
         db.execute("BEGIN")
         for table in schema.metadata.sorted_tables:
