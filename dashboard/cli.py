@@ -157,6 +157,28 @@ def _demo_data(args: argparse.Namespace, settings: Settings) -> int:
         print(f"csc-dashboard demo-data: {exc}", file=sys.stderr)
         return 1
     print(report)
+    return _demo_accounts(args, settings)
+
+
+def _demo_accounts(args: argparse.Namespace, settings: Settings) -> int:
+    """One demo account per tier and scope, from the new borough's own workers (demo mode only)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from dashboard.demo_users import create_demo_users
+
+    store_url = args.store_url or settings.store_url
+    try:
+        created = create_demo_users(
+            store_url, args.url or settings.source_url, args.as_of or settings.reporting_date()
+        )
+    except (SQLAlchemyError, ValueError) as exc:
+        print(
+            f"csc-dashboard demo-data: could not create the demo accounts: {exc}", file=sys.stderr
+        )
+        return 1
+    print(f"demo accounts in {store_url} (password 'demo'; they log in only in demo mode):")
+    for user in created:
+        print(f"  {user.username:<12} {user.tier:<8} {user.display_name}: {user.scope}")
     return 0
 
 

@@ -68,6 +68,31 @@ class Settings(BaseSettings):
         "X-Remote-User",
         description="Header carrying the username in 'header' auth mode; the proxy must strip it from clients.",
     )
+    session_idle_minutes: int = Field(
+        30, gt=0, description="Log a browser out after this many minutes without a request."
+    )
+    session_max_hours: int = Field(
+        12, gt=0, description="Log a browser out this many hours after login, however active."
+    )
+    session_cookie_secure: bool | None = Field(
+        None,
+        description="Send the session cookie over HTTPS only. Default: on, except in demo mode.",
+    )
+    login_max_failures: int = Field(
+        5,
+        ge=1,
+        description="Failed logins per username (4x per client address) before a lockout.",
+    )
+    login_lockout_minutes: int = Field(
+        15,
+        gt=0,
+        description="How long failures count, and how long a lockout lasts, in minutes.",
+    )
+    poll_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How often browsers check for a new snapshot (a version compare, no SQL).",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
     def reporting_date(self) -> dt.date:

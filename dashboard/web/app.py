@@ -2,10 +2,15 @@
 
 Nothing is built at import time (STYLE.md). Each app holds its own data layer on its Flask
 server; no module keeps state between requests, so gunicorn workers are interchangeable.
+
+Access (issue 5): ``session.guard`` runs before every request (Dash's endpoints included);
+sessions are Flask's signed cookie (``HttpOnly``, ``SameSite=Lax``, ``Secure`` outside demo
+mode unless configured otherwise), with an idle timeout and an absolute lifetime.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,33 +18,46 @@ from typing import Any
 import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
+from flask import Flask, Response, g, request
 
 from dashboard.config import Settings
 from dashboard.web import context
+from dashboard.web.accounts import Accounts
+from dashboard.web.admin import register_admin
 from dashboard.web.callbacks import register_callbacks
 from dashboard.web.components import data_grid
+from dashboard.web.login import register_login
 from dashboard.web.pages import register_pages
 from dashboard.web.routes import register_routes
+from dashboard.web.session import callback_request_guard, csrf_token, guard, may_see_page
+from dashboard.web.signing_key import signing_key
 from layouts import Page
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"
-DEFAULT_POLL_SECONDS = 10.0
+# Far above any request the pages send (a callback's inputs), far below an abusive body.
+MAX_REQUEST_BYTES = 1024 * 1024
+# Responses that can carry data: never kept by a browser or proxy cache.
+NO_STORE_PREFIXES = ("/_dash-", "/api/", "/download/", "/admin/", "/login")
 
 
 def create_app(settings: Settings | None = None, *, poll_seconds: float | None = None) -> dash.Dash:
     """Build the web app over the store named in ``settings`` (default: the environment).
 
     ``poll_seconds`` is how often browsers ask whether a new snapshot has landed (a version
-    token compare: no SQL, no pandas); tests shorten it.
+    token compare: no SQL, no pandas); default ``settings.poll_seconds``; tests shorten it.
+
+    Raises ``SigningKeyError`` outside demo mode when no session signing key is configured.
     """
     from dashboard.data import DataLayer  # the data layer pulls in pandas-heavy modules
     from dashboard.store import SnapshotStore
 
     settings = settings or Settings()
     store = SnapshotStore.from_settings(settings)
+    accounts = Accounts(settings, store)
+    key = signing_key(settings, accounts.engine)  # before anything else: no key, no app
     data = DataLayer(settings, store)
-    interval_ms = int(1000 * (poll_seconds or DEFAULT_POLL_SECONDS))
+    interval_ms = int(1000 * (poll_seconds or settings.poll_seconds))
 
     app = dash.Dash(
         __name__,
@@ -53,12 +71,52 @@ def create_app(settings: Settings | None = None, *, poll_seconds: float | None =
     )
     # WCAG 3.1.1: the page's language, so screen readers pronounce it right.
     app.index_string = app.index_string.replace("<html>", '<html lang="en-GB">', 1)
-    context.attach(app.server, context.WebContext(settings, data, store, interval_ms))
+    configure_sessions(app.server, settings, key)
     pages = register_pages(app)
-    app.layout = lambda: shell(pages, _token(data), interval_ms)
-    register_callbacks(app, data, lambda: data.snapshot_as_of() or settings.reporting_date())
+    context.attach(
+        app.server,
+        context.WebContext(settings, data, store, interval_ms, accounts, tuple(pages)),
+    )
+    app.server.before_request(guard)  # after Dash's own set-up hooks, before any view
+    app.server.before_request(callback_request_guard(app))
+    app.server.after_request(_protective_headers)
+    app.layout = lambda: shell(pages, _token(data), interval_ms, settings)
+    register_callbacks(app, lambda: data.snapshot_as_of() or settings.reporting_date())
     register_routes(app.server)
+    register_login(app.server)
+    register_admin(app.server)
     return app
+
+
+def configure_sessions(server: Flask, settings: Settings, key: str) -> None:
+    """Flask's signed-cookie session: the cookie holds only who logged in and when."""
+    secure = settings.session_cookie_secure
+    if secure is None:
+        secure = not settings.demo  # the demo runs on plain http://127.0.0.1
+    server.secret_key = key
+    server.config.update(
+        # The __Host- prefix makes browsers refuse the cookie unless it is Secure, host-only
+        # and for the whole site, so a sibling subdomain cannot plant one.
+        SESSION_COOKIE_NAME="__Host-csc_session" if secure else "csc_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_PATH="/",
+        # Each response re-signs the cookie, so this doubles as the idle timeout: a cookie
+        # older than this is not accepted at all (the guard also checks both times itself).
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=settings.session_idle_minutes),
+        SESSION_REFRESH_EACH_REQUEST=True,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+    )
+
+
+def _protective_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.path.startswith(NO_STORE_PREFIXES):
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _token(data: Any) -> str | None:
@@ -70,12 +128,17 @@ def _token(data: Any) -> str | None:
         return None
 
 
-def shell(pages: list[Page], token: str, interval_ms: int) -> html.Div:
-    """The frame around every page: skip link, navigation, live-update poll and drill-down panel."""
+def shell(pages: list[Page], token: str, interval_ms: int, settings: Settings) -> html.Div:
+    """The frame around every page: skip link, navigation, live-update poll and drill-down panel.
+
+    Built per request (``/_dash-layout``), so the navigation shows only the logged-in user's
+    tiers. (Dash also builds it once unauthenticated, to validate the layout: then no tiers.)"""
+    access = g.get("access")
+    visible = [page for page in pages if may_see_page(page, access)]
     return html.Div(
         [
             html.A("Skip to main content", href="#main", className="skip-link"),
-            navbar(pages),
+            navbar(visible, account_menu(settings)),
             html.Main(dbc.Container(dash.page_container, fluid=True), id="main", tabIndex="-1"),
             dcc.Interval(id="poll", interval=interval_ms, n_intervals=0),
             dcc.Store(id="data-version", data=token),
@@ -85,7 +148,37 @@ def shell(pages: list[Page], token: str, interval_ms: int) -> html.Div:
     )
 
 
-def navbar(pages: list[Page]) -> html.Header:
+def account_menu(settings: Settings) -> list[Any]:
+    """Who is logged in, the admin pages for an admin, and a logout button (embedded mode)."""
+    username = g.get("username")
+    if not username:
+        return []
+    items: list[Any] = [
+        html.Span(
+            g.get("display_name") or username, className="navbar-text me-3", id="current-user"
+        )
+    ]
+    if g.get("is_admin"):
+        items.append(html.A("Admin", href="/admin/audit", className="nav-link me-3 text-white"))
+    if settings.auth_mode == "embedded":
+        items.append(
+            html.Form(
+                [
+                    dcc.Input(
+                        type="hidden", name="csrf_token", value=csrf_token(), id="logout-csrf"
+                    ),
+                    html.Button("Log out", type="submit", className="btn btn-outline-light btn-sm"),
+                ],
+                action="/logout",
+                method="POST",
+                className="d-inline",
+                id="logout-form",
+            )
+        )
+    return [html.Div(items, className="d-flex align-items-center ms-auto no-print")]
+
+
+def navbar(pages: list[Page], extra: list[Any] | None = None) -> html.Header:
     links = [
         dbc.NavItem(dbc.NavLink(page.nav_label, href=page.path, active="exact"))
         for page in pages
@@ -97,6 +190,7 @@ def navbar(pages: list[Page]) -> html.Header:
                 [
                     dbc.NavbarBrand("Children's services dashboard", href="/"),
                     html.Nav(dbc.Nav(links, navbar=True), **{"aria-label": "Tiers"}),
+                    *(extra or []),
                 ],
                 fluid=True,
             ),

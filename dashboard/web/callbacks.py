@@ -7,6 +7,12 @@ snapshot lands: the poll itself (``poll_version``) costs no SQL and no pandas (i
 
 Each callback body is a plain function of the data layer and plain values, so tests and the
 benchmark call them directly; ``register_callbacks`` only wires them to an app.
+
+Access (issue 5): the wired callbacks never touch the data layer itself. Each takes the logged-in
+user's ``ScopedData`` (``session.scoped_data()``), parses and checks the scope the browser sent
+(400 if it does not parse, 403 if it is not the user's), and validates every id it was asked to
+draw (400 for an unknown one), so a forged ``/_dash-update-component`` request gets nothing more
+than the user's own page would show. Child-level rows are audited by ``ScopedData``.
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ from typing import Any
 import dash
 import pandas as pd
 from dash import ALL, Input, Output, State, ctx, html, no_update
+from flask import abort
 
+from dashboard.audit import AuditError
+from dashboard.indicators.charts import CHARTS
 from dashboard.model import Indicator, IndicatorValue, Scope
 from dashboard.web import charts, components
-from dashboard.web.session import allowed_scope
+from dashboard.web.session import error_response, scope_or_abort, scoped_data
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +106,14 @@ def render_lists(
 ) -> tuple[list[Any], list[Any], list[Any]]:
     rows, columns, links = [], [], []
     for indicator_id in indicator_ids:
-        frame = _drilldown(data, indicator_id, scope)
+        frame, error = _drilldown(data, indicator_id, scope)
         rows.append(components.grid_records(frame))
         columns.append(components.column_defs(frame))
-        links.append(list_links(indicator_id, str(scope), len(frame)))
+        links.append(
+            [html.P(error, className="tile__error")]
+            if error
+            else list_links(indicator_id, str(scope), len(frame))
+        )
     return rows, columns, links
 
 
@@ -118,13 +131,17 @@ def open_drilldown(data: Any, indicator_id: str, scope: Scope) -> dict[str, Any]
     """Everything the drill-down panel shows for one tile: the rows its number counts."""
     indicator = _indicator(data, indicator_id)
     title = indicator.title if indicator else indicator_id
-    frame = _drilldown(data, indicator_id, scope)
+    frame, error = _drilldown(data, indicator_id, scope)
     return {
         "title": f"{title} · {scope}",
         "rows": components.grid_records(frame),
         "columns": components.column_defs(frame),
         "count": len(frame),
-        "links": list_links(indicator_id, str(scope), len(frame)),
+        "links": (
+            [html.P(error, className="tile__error")]
+            if error
+            else list_links(indicator_id, str(scope), len(frame))
+        ),
         "family": bool({"child_id", "person_id"} & set(frame.columns)),
     }
 
@@ -185,12 +202,16 @@ def _history(data: Any, indicator_id: str, scope: Scope) -> pd.DataFrame | None:
     return frame.sort_values("day").tail(HISTORY_DAYS)
 
 
-def _drilldown(data: Any, indicator_id: str, scope: Scope) -> pd.DataFrame:
+def _drilldown(data: Any, indicator_id: str, scope: Scope) -> tuple[pd.DataFrame, str | None]:
+    """The rows, or no rows and why: the audit trail could not be written (so the rows must
+    not be shown), or the list could not be built."""
     try:
-        return data.drilldown(indicator_id, scope)
+        return data.drilldown(indicator_id, scope), None
+    except AuditError as exc:
+        return pd.DataFrame(), str(exc)
     except Exception:
         log.exception("drill-down %s failed for %s", indicator_id, scope)
-        return pd.DataFrame()
+        return pd.DataFrame(), None
 
 
 def _titles(data: Any) -> dict[str, str]:
@@ -213,11 +234,41 @@ def _ids(outputs: Any, key: str) -> list[str]:
     return [o["id"][key] for o in outputs]
 
 
+def _known_ids(outputs: Any, key: str, known: Any) -> list[str]:
+    """``_ids``, answering 400 (with no data) if the browser asked for an id that is not
+    ``known``: a page only ever asks for ids its layout declared."""
+    try:
+        ids = _ids(outputs, key)
+    except (KeyError, TypeError, IndexError):
+        abort(error_response(400, f"malformed {key} ids"))
+    unknown = [i for i in ids if not isinstance(i, str) or i not in known]
+    if unknown:
+        abort(error_response(400, f"unknown {key} id(s): {str(unknown[:3])[:200]}"))
+    return ids
+
+
+def _indicator_ids(data: Any) -> set[str]:
+    return {i.id for i in data.catalogue()}
+
+
+def _person_id(value: Any) -> int:
+    """A child's id from the browser (a selected row): a whole number, else 400."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        abort(error_response(400, "a child's id must be a whole number"))
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 19:
+        abort(error_response(400, "a child's id must be a whole number"))
+    return int(text)
+
+
 # ----------------------------------------------------------------------------- wiring
 
 
-def register_callbacks(app: dash.Dash, data: Any, as_of: Any) -> None:
-    """Wire the plain functions above to ``app``. ``as_of`` returns the reporting date."""
+def register_callbacks(app: dash.Dash, as_of: Any) -> None:
+    """Wire the plain functions above to ``app``. ``as_of`` returns the reporting date.
+
+    Every callback reads data through ``scoped_data()`` (the logged-in user's view) and takes
+    its scope through ``scope_or_abort`` (400 / 403 with no data)."""
 
     @app.callback(
         Output("data-version", "data"),
@@ -226,7 +277,7 @@ def register_callbacks(app: dash.Dash, data: Any, as_of: Any) -> None:
         prevent_initial_call=True,
     )
     def _poll(_n: int, known: str | None) -> Any:
-        return poll_version(data, known)
+        return poll_version(scoped_data(), known if isinstance(known, str) else None)
 
     @app.callback(
         Output("page-scope", "data"),
@@ -235,7 +286,7 @@ def register_callbacks(app: dash.Dash, data: Any, as_of: Any) -> None:
         prevent_initial_call=True,
     )
     def _select(requested: str | None, current: str | None) -> Any:
-        scope = str(allowed_scope(requested, current or "borough"))
+        scope = str(scope_or_abort(requested, current if isinstance(current, str) else None))
         return no_update if scope == current else scope
 
     @app.callback(
@@ -245,8 +296,9 @@ def register_callbacks(app: dash.Dash, data: Any, as_of: Any) -> None:
         Input("page-scope", "data"),
     )
     def _tiles(_token: str, scope: str) -> Any:
-        ids = _ids(ctx.outputs_list, "ind")
-        return render_tiles(data, allowed_scope(scope), ids, as_of())
+        data = scoped_data()
+        ids = _known_ids(ctx.outputs_list, "ind", _indicator_ids(data))
+        return render_tiles(data, scope_or_abort(scope), ids, as_of())
 
     @app.callback(
         Output({"type": "chart", "chart": ALL}, "figure"),
@@ -254,7 +306,8 @@ def register_callbacks(app: dash.Dash, data: Any, as_of: Any) -> None:
         Input("page-scope", "data"),
     )
     def _charts(_token: str, scope: str) -> Any:
-        return render_charts(data, allowed_scope(scope), _ids(ctx.outputs_list, "chart"))
+        chart_ids = _known_ids(ctx.outputs_list, "chart", CHARTS)
+        return render_charts(scoped_data(), scope_or_abort(scope), chart_ids)
 
     @app.callback(
         Output({"type": "history", "ind": ALL}, "figure"),
@@ -262,7 +315,9 @@ def register_callbacks(app: dash.Dash, data: Any, as_of: Any) -> None:
         Input("page-scope", "data"),
     )
     def _history_charts(_token: str, scope: str) -> Any:
-        return render_history(data, allowed_scope(scope), _ids(ctx.outputs_list, "ind"))
+        data = scoped_data()
+        ids = _known_ids(ctx.outputs_list, "ind", _indicator_ids(data))
+        return render_history(data, scope_or_abort(scope), ids)
 
     @app.callback(
         Output({"type": "list", "ind": ALL}, "rowData"),
@@ -272,7 +327,9 @@ def register_callbacks(app: dash.Dash, data: Any, as_of: Any) -> None:
         Input("page-scope", "data"),
     )
     def _lists(_token: str, scope: str) -> Any:
-        return render_lists(data, allowed_scope(scope), _ids(ctx.outputs_list, "ind"))
+        data = scoped_data("list")
+        ids = _known_ids(ctx.outputs_list, "ind", _indicator_ids(data))
+        return render_lists(data, scope_or_abort(scope), ids)
 
     @app.callback(
         Output({"type": "matrix", "page": ALL}, "children"),
@@ -281,7 +338,8 @@ def register_callbacks(app: dash.Dash, data: Any, as_of: Any) -> None:
     )
     def _matrix(_token: str, scope: str) -> Any:
         count = len(_ids(ctx.outputs_list, "page"))
-        return [render_matrix(data, allowed_scope(scope)) for _ in range(count)]
+        allowed = scope_or_abort(scope)
+        return [render_matrix(scoped_data(), allowed) for _ in range(count)]
 
     @app.callback(
         Output("drill-modal", "is_open"),
@@ -300,9 +358,13 @@ def register_callbacks(app: dash.Dash, data: Any, as_of: Any) -> None:
         trigger = ctx.triggered_id
         if not trigger or not any(c for c in clicks or []) or not ctx.triggered[0]["value"]:
             return (no_update,) * 8
-        allowed = allowed_scope(scope)
-        shown = open_drilldown(data, trigger["ind"], allowed)
-        state = {"ind": trigger["ind"], "scope": str(allowed), "family": shown["family"]}
+        data = scoped_data("drill-down")
+        indicator_id = trigger.get("ind") if isinstance(trigger, dict) else None
+        if indicator_id not in _indicator_ids(data):
+            abort(error_response(400, "unknown indicator"))
+        allowed = scope_or_abort(scope)
+        shown = open_drilldown(data, indicator_id, allowed)
+        state = {"ind": indicator_id, "scope": str(allowed), "family": shown["family"]}
         return (
             True,
             shown["title"],
@@ -324,17 +386,28 @@ def register_callbacks(app: dash.Dash, data: Any, as_of: Any) -> None:
         prevent_initial_call=True,
     )
     def _family(selected: list[dict] | None, state: dict | None) -> Any:
+        if selected is not None and not (
+            isinstance(selected, list) and all(isinstance(r, dict) for r in selected)
+        ):
+            abort(error_response(400, "selected rows must be a list of rows"))
         row = (selected or [{}])[0]
-        person_id = child_of(row)
-        if person_id is None or not state:
+        raw = next((row[k] for k in ("child_id", "person_id") if row.get(k) is not None), None)
+        if raw is None or not state:
             return True, no_update, no_update, no_update
+        if not isinstance(state, dict):
+            abort(error_response(400, "malformed drill-down state"))
+        person_id = _person_id(raw)
+        # The scope the list was opened for, from the browser: checked again, never trusted.
+        allowed = scope_or_abort(state.get("scope"))
         try:
-            shown = render_family(data, person_id, allowed_scope(state["scope"]))
+            shown = render_family(scoped_data("family"), person_id, allowed)
+        except AuditError as exc:
+            return False, str(exc), [], []
         except Exception as exc:  # e.g. the child has no open work in this scope
             log.info("family view for %s: %s", person_id, exc)
             return False, f"No family view: {exc}", [], []
-        name = row.get("child_name") or f"child {person_id}"
-        title = f"Open work of the family of {name}: {shown['count']} items"
+        name = row.get("child_name") if isinstance(row.get("child_name"), str) else None
+        title = f"Open work of the family of {name or f'child {person_id}'}: {shown['count']} items"
         return False, title, shown["rows"], shown["columns"]
 
 

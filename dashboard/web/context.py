@@ -1,4 +1,4 @@
-"""What one app instance carries: its settings, its data layer and its store.
+"""What one app instance carries: its settings, data layer, store, accounts and pages.
 
 Kept on the Flask server (``server.extensions``), never in a module global, so two apps built
 in one process (tests) each see their own data, and page layout functions (registered in Dash's
@@ -17,6 +17,8 @@ from dashboard.config import Settings
 if TYPE_CHECKING:
     from dashboard.data import DataLayer
     from dashboard.store import SnapshotStore
+    from dashboard.web.accounts import Accounts
+    from layouts import Page
 
 EXTENSION_KEY = "csc_dashboard"
 
@@ -27,6 +29,12 @@ class WebContext:
     data: DataLayer
     store: SnapshotStore
     poll_interval_ms: int
+    accounts: Accounts
+    pages: tuple[Page, ...]
+
+    def page_at(self, path: str) -> Page | None:
+        """The declared page served at ``path`` (None for any other path)."""
+        return next((page for page in self.pages if page.path == path), None)
 
 
 def attach(server: Flask, context: WebContext) -> None:

@@ -3,6 +3,12 @@
 A page's layout function builds only the static frame (headings, empty tiles, empty grids,
 the scope selector); the generic callbacks fill it. So the page itself costs one catalogue
 lookup and, where there is a selector, the list of teams or cost centres.
+
+Access (issue 5): in the app a page is built from the user's ``ScopedData``, so its selector
+offers only the user's own teams, services and cost centres, a scope in the query string that
+is not the user's is refused (with a notice, showing their own instead), and a tier the user
+may not see gets a "not available to you" page with no data. A bare ``DataLayer`` (tests)
+sees everything.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.model import Indicator, ScopeError
-from dashboard.web import charts, components, context
-from dashboard.web.session import allowed_scope
+from dashboard.access import Access
+from dashboard.model import Indicator, Scope, ScopeError
+from dashboard.web import charts, components
+from dashboard.web.session import may_see_page, parse_scope, scoped_data
 from layouts import Page, all_pages
 
 log = logging.getLogger(__name__)
@@ -42,24 +49,43 @@ def register_pages(app: dash.Dash) -> list[Page]:
     return pages
 
 
-def render_page(page: Page, scope: str | None = None, **_query: Any) -> Any:
-    """The layout of one page; ``scope`` comes from the query string (``?scope=team:12``)."""
+def render_page(page: Page, /, scope: Any = None, **_query: Any) -> Any:
+    """The layout of one page for the logged-in user; ``scope`` comes from the query string
+    (``?scope=team:12``). ``page`` is positional-only, so a query string cannot replace it."""
+    data = scoped_data()
+    if not may_see_page(page, data.access):
+        return not_available(page)
     if page.tier == "home":
-        return landing(all_pages())
-    ctx = context.current()
-    return page_layout(page, ctx.data, scope)
+        return landing([p for p in all_pages() if may_see_page(p, data.access)])
+    return page_layout(page, data, scope)
 
 
-def page_layout(page: Page, data: Any, requested_scope: str | None) -> Any:
-    """The frame of a tier page for a requested scope (checked by ``allowed_scope``)."""
+def _access_of(data: Any) -> Access | None:
+    """The user's access when ``data`` is a ``ScopedData``; None (everything) for a bare
+    ``DataLayer``, which only tests and the benchmark pass."""
+    access = getattr(data, "access", None)
+    return access if isinstance(access, Access) else None
+
+
+def page_layout(page: Page, data: Any, requested_scope: Any) -> Any:
+    """The frame of a tier page for a requested scope (parsed, then checked against the user's
+    access when ``data`` is their ``ScopedData``)."""
+    access = _access_of(data)
     options = selector_options(page, data)
-    default = page.default_scope or _first_team(options)
+    default = _default_scope(page, options, access)
     notice = []
     try:
-        scope = str(allowed_scope(requested_scope, default))
+        scope = str(parse_scope(requested_scope, default))
     except ScopeError as exc:
-        scope = str(allowed_scope(None, default))
+        scope = default
         notice.append(dbc.Alert(f"{exc}. Showing {default} instead.", color="warning"))
+    if access is not None and not data.allows(Scope.parse(scope)):
+        notice.append(
+            dbc.Alert(
+                f"{scope} is not available to you. Showing {default} instead.", color="warning"
+            )
+        )
+        scope = default
     if options and scope not in {o["value"] for o in options}:
         options = [{"label": scope, "value": scope}, *options]
 
@@ -128,6 +154,31 @@ def _first_team(options: list[dict[str, str]]) -> str:
     return teams[0] if teams else (options[0]["value"] if options else "borough")
 
 
+def _default_scope(page: Page, options: list[dict[str, str]], access: Access | None) -> str:
+    """Where a page opens: the page's own default or first team for a borough user (and in
+    tests); otherwise the user's own first option (all their teams, or their first cost
+    centre)."""
+    if access is None or access.borough:
+        return page.default_scope or _first_team(options)
+    return options[0]["value"] if options else "borough"
+
+
+def not_available(page: Page) -> html.Div:
+    """What a user sees on a tier they may not open: a clear sentence, and no data."""
+    return html.Div(
+        [
+            components.page_header(page.title, page.question),
+            dbc.Alert(
+                f"The {page.title} view is not available to you. Use the navigation to open "
+                "your own view.",
+                color="warning",
+                id="not-available",
+            ),
+        ],
+        className="page page--refused",
+    )
+
+
 def _tile(catalogue: dict[str, Indicator], indicator_id: str, page: Page) -> Any:
     indicator = catalogue.get(indicator_id)
     if indicator is None:
@@ -167,11 +218,17 @@ def history_block(indicator_id: str, catalogue: dict[str, Indicator]) -> html.Fi
 
 
 def selector_options(page: Page, data: Any) -> list[dict[str, str]]:
-    """The scopes a page's selector offers (teams and services, or cost centres)."""
+    """The scopes a page's selector offers (teams and services, or cost centres): only the
+    user's own when ``data`` is their ``ScopedData`` (its lists are already cut to them)."""
+    access = _access_of(data)
+    everything = access is None or access.borough
     if page.selector in ("teams", "teams_and_borough"):
         options = []
-        if page.selector == "teams_and_borough":
+        if page.selector == "teams_and_borough" and everything:
             options.append({"label": "Whole borough", "value": "borough"})
+        mine = _my_teams_option(access)
+        if mine is not None:
+            options.append(mine)
         for row in data.services().sort_values("name").itertuples(index=False):
             options.append(
                 {"label": f"{row.name} (whole service)", "value": f"service:{row.org_id}"}
@@ -180,7 +237,7 @@ def selector_options(page: Page, data: Any) -> list[dict[str, str]]:
             options.append({"label": str(row.name), "value": f"team:{row.org_id}"})
         return options
     if page.selector == "cost_centres":
-        options = [{"label": "All cost centres", "value": "borough"}]
+        options = [{"label": "All cost centres", "value": "borough"}] if everything else []
         for row in data.cost_centres().itertuples(index=False):
             options.append(
                 {
@@ -190,6 +247,19 @@ def selector_options(page: Page, data: Any) -> list[dict[str, str]]:
             )
         return options
     return []
+
+
+def _my_teams_option(access: Access | None) -> dict[str, str] | None:
+    """ "All my teams" for a user with several teams (and no borough), when the scope's text
+    fits what a browser may send back (``Scope.parse`` caps it)."""
+    if access is None or access.borough or len(access.team_ids) < 2:
+        return None
+    value = str(access.default_scope("team"))
+    try:
+        Scope.parse(value)
+    except ScopeError:
+        return None  # too many teams to name: the user picks a service or a team instead
+    return {"label": f"All my teams ({len(access.team_ids)})", "value": value}
 
 
 def selector(page: Page, options: list[dict[str, str]], value: str) -> html.Div:

@@ -1,8 +1,13 @@
 """Flask routes beside the pages: the JSON API, the health check and drill-down downloads.
 
 Every route sits behind ``session.guard`` (registered as ``before_request`` for the whole
-server, Dash's own endpoints included), takes its scope from ``session.allowed_scope`` and
-reads data only through the data layer.
+server, Dash's own endpoints included), takes its scope from ``session.scope_or_abort`` (400 for
+a scope that does not parse, 403 for one the user may not see) and reads data only through
+``session.scoped_data()``, which checks the scope again and audits child-level rows.
+
+``/health`` is public (monitoring probes carry no login) and so says only whether the store is
+reachable and each dataset's age and state: no values, no row counts, no error texts (a database
+error can quote a row).
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from typing import Any
 import pandas as pd
 from flask import Flask, Response, abort, request
 
+from dashboard.audit import AuditError
 from dashboard.model import ScopeError
+from dashboard.scoped import AccessDenied
 from dashboard.web import context
-from dashboard.web.session import allowed_scope, guard
+from dashboard.web.session import error_response, scope_or_abort, scoped_data
 
 log = logging.getLogger(__name__)
 
@@ -28,31 +35,31 @@ FORMATS = {
 }
 
 
+# What /health may say about a dataset: ages and states, nothing drawn from the data.
+HEALTH_FIELDS = ("dataset_id", "title", "refresh_s", "computed_at", "age_s", "status", "as_of")
+
+
 def register_routes(server: Flask) -> None:
-    server.before_request(guard)
     server.add_url_rule("/api/indicators", "api_indicators", api_indicators)
     server.add_url_rule("/health", "health", health)
     server.add_url_rule("/download/<indicator_id>.<fmt>", "download", download)
 
 
-def _scope_or_400() -> Any:
-    try:
-        return allowed_scope(request.args.get("scope"))
-    except ScopeError as exc:
-        abort(_bad_request(exc))
-
-
 def _bad_request(exc: Exception) -> Response:
-    return Response(json.dumps({"error": str(exc)}), 400, mimetype="application/json")
+    return error_response(400, str(exc))
 
 
 def api_indicators() -> Response:
-    """``[v.to_json() for v in values(scope)]``: the JSON of ``csc-dashboard indicators --json``."""
-    scope = _scope_or_400()
+    """``[v.to_json() for v in values(scope)]``: the JSON of ``csc-dashboard indicators --json``.
+
+    Without ``?scope=`` the user's own default scope (the borough for a borough user)."""
+    scope = scope_or_abort(request.args.get("scope"))
     try:
-        values = context.current().data.values(scope)
+        values = scoped_data().values(scope)
     except ScopeError as exc:  # e.g. a team id the organisation does not have
         return _bad_request(exc)
+    except AccessDenied:
+        return error_response(403, "That scope is not available to you.")
     # The same serialisation as ``csc-dashboard indicators --json``.
     body = json.dumps([v.to_json() for v in values], indent=2, default=str)
     return Response(body, mimetype="application/json")
@@ -71,10 +78,10 @@ def health() -> Response:
     if reachable:
         try:
             datasets = [_jsonable(status) for status in ctx.data.dataset_status()]
-        except Exception as exc:
+        except Exception:
             log.exception("dataset status failed")
             reachable = False
-            datasets = [{"error": f"{exc.__class__.__name__}: {exc}"}]
+            datasets = []
     body = {
         "status": "ok" if reachable else "unavailable",
         "store": {"reachable": reachable},
@@ -92,14 +99,19 @@ def download(indicator_id: str, fmt: str) -> Response:
     """The drill-down rows of one indicator for a scope, as CSV or Excel, built on the server."""
     if fmt not in FORMATS:
         abort(404)
-    scope = _scope_or_400()
     data = context.current().data
     if indicator_id not in {i.id for i in data.catalogue()}:
         abort(404)
+    scope = scope_or_abort(request.args.get("scope"))
     try:
-        frame = data.drilldown(indicator_id, scope)
+        # Audited (an export) before the rows are turned into a file.
+        frame = scoped_data().drilldown(indicator_id, scope, action="export")
     except ScopeError as exc:  # unknown team, or an indicator that does not apply to the scope
         return _bad_request(exc)
+    except AccessDenied:
+        return error_response(403, "That scope is not available to you.")
+    except AuditError as exc:
+        return error_response(503, str(exc))
     name = f"{indicator_id}-{str(scope).replace(':', '-').replace(',', '_')}.{fmt}"
     payload = to_csv(frame) if fmt == "csv" else to_xlsx(frame, indicator_id)
     return Response(
@@ -126,8 +138,9 @@ def to_xlsx(frame: pd.DataFrame, sheet: str) -> bytes:
 
 
 def _jsonable(status: dict[str, Any]) -> dict[str, Any]:
-    """A dataset's status (age, state, error: from the data layer) with ISO dates."""
+    """A dataset's age and state (from the data layer) with ISO dates; nothing else."""
     return {
         key: item.isoformat() if isinstance(item, dt.datetime | dt.date) else item
         for key, item in status.items()
+        if key in HEALTH_FIELDS
     }

@@ -29,8 +29,7 @@ def ensure_demo_source(settings: Settings) -> bool:
     a council's own source is never written to. Returns True when it built one.
     """
     url = make_url(settings.source_url)
-    is_demo = settings.demo or settings.source_url == Settings.model_fields["source_url"].default
-    if not is_demo or url.get_backend_name() != "sqlite" or not url.database:
+    if not is_demo_source(settings) or url.get_backend_name() != "sqlite" or not url.database:
         return False
     path = Path(url.database)  # relative to the working directory, as SQLAlchemy opens it
     if path.exists():
@@ -49,12 +48,42 @@ def ensure_demo_source(settings: Settings) -> bool:
     return True
 
 
+def is_demo_source(settings: Settings) -> bool:
+    """Is this the demo: demo mode, or the default demo SQLite source?"""
+    return settings.demo or settings.source_url == Settings.model_fields["source_url"].default
+
+
+def ensure_demo_users(settings: Settings) -> bool:
+    """Create the demo accounts (password ``demo``) if the store has none; True if it made them.
+
+    Only for the demo borough: they are marked demo accounts, which log in only in demo mode.
+    """
+    from dashboard.demo_users import create_demo_users
+    from dashboard.users import UserStore
+
+    users = UserStore(settings.store_url)
+    try:
+        if any(user.is_demo for user in users.list_users()):
+            return False
+    finally:
+        users.dispose()
+    created = create_demo_users(settings.store_url, settings.source_url, settings.reporting_date())
+    for user in created:
+        log.info("demo account %s (%s): sees %s", user.username, user.tier, user.scope)
+    return True
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> int:
+    """Serve in one process. On the demo borough this is demo mode (demo accounts, a generated
+    signing key kept in the store, plain-http cookies); anywhere else the settings rule."""
     from dashboard.history import record_history
     from dashboard.refresher import start_background_scheduler
     from dashboard.web.app import create_app
 
     ensure_demo_source(settings)
+    if is_demo_source(settings):
+        settings = settings.model_copy(update={"demo": True})
+        ensure_demo_users(settings)
     handle = start_background_scheduler(
         settings, after_refresh=functools.partial(record_history, settings=settings)
     )
