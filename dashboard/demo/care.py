@@ -44,11 +44,10 @@ class CareRecords:
     placements: dict[str, np.ndarray]  # plus helper columns: kind, period, child, uasc, ...
 
 
-def _age_fix(rng: np.random.Generator, kind: np.ndarray, age: np.ndarray) -> np.ndarray:
-    """Keep each placement kind to the ages it serves."""
+def _age_fix(kind: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """Keep each placement kind to the ages it serves (secure, then homes, from older ages)."""
     years = age / 365.25
     kind = np.where((kind == SUPPORTED) & (years < 16), IFA, kind)
-    kind = np.where((kind == HOME) & (years < 9), IFA, kind)
     kind = np.where((kind == SECURE) & (years < 12), HOME, kind)
     kind = np.where((kind == HOME) & (years < 9), IFA, kind)
     kind = np.where((kind == ADOPTION) & (years >= 6), IN_HOUSE, kind)
@@ -134,7 +133,7 @@ def simulate_care(
         np.where(age >= 16 * 365, SUPPORTED, np.where(rng.random(m) < 0.5, IFA, IN_HOUSE)),
         kind,
     )
-    kind = _age_fix(rng, kind, age)
+    kind = _age_fix(kind, age)
     codes = np.empty(m, dtype=object)
     for k, (choices, _ptype, _share) in enumerate(PLACEMENT_KINDS):
         sel = kind == k
