@@ -39,22 +39,23 @@ EXTRA_VISITS = (
     (8, 1210, 1021, "CIN", 205, "2026-11-01", "Y", "Y"),  # a CIN visit, not CP
     (9, 1134, 1003, "CP", 201, "2026-11-20", "Y", "Y"),  # its step is INCOMING, not COMPLETED
     (10, 2104, 1034, "CP", 209, "2026-08-30", "Y", "Y"),  # team 21 (step team), inside
+    (11, 1205, 1021, "CP", 205, "2026-09-10", "Y", "N"),  # team 12, inside, not seen alone
 )
 
 # cp_visits_seen_alone by hand. CP visits whose step is COMPLETED, dated 2026-08-28..2026-11-25:
 #   1 (step 1131, team 11, seen alone), 2 (1133, team 11, not alone), 3 (2103, team 21, alone),
-#   10 (2104, team 21, alone). Not: 6 (ON quarter_ago), 7 (after as_of), 8 (CIN), 9 (INCOMING),
-#   4 and 5 (CLA).
-# RAG: higher is better, green >= 80, amber >= 65.
+#   10 (2104, team 21, alone), 11 (1205, team 12, not alone). Not: 6 (ON quarter_ago), 7 (after
+#   as_of), 8 (CIN), 9 (step INCOMING), 4 and 5 (CLA).
+# RAG: higher is better, green >= 60, amber >= 45.
 SEEN_ALONE = {
-    "team:11": (1, 2, 50.0, "red", {1, 2}),
+    "team:11": (1, 2, 50.0, "amber", {1, 2}),
+    "team:12": (0, 1, 0.0, "red", {11}),  # 0 of 1 is 0%, not "no data"
     "team:21": (2, 2, 100.0, "green", {3, 10}),
-    "team:12": (0, 0, None, None, set()),  # no CP visits: no data, not 0
-    "team:22": (0, 0, None, None, set()),
-    "service:10": (1, 2, 50.0, "red", {1, 2}),  # teams 11 and 12
+    "team:22": (0, 0, None, None, set()),  # no CP visits: no data, not 0
+    "service:10": (1, 3, 33.33, "red", {1, 2, 11}),  # teams 11 and 12
     "service:20": (2, 2, 100.0, "green", {3, 10}),  # teams 21 and 22
-    "teams:11,21": (3, 4, 75.0, "amber", {1, 2, 3, 10}),
-    "borough": (3, 4, 75.0, "amber", {1, 2, 3, 10}),
+    "teams:11,21": (3, 4, 75.0, "green", {1, 2, 3, 10}),
+    "borough": (3, 5, 60.0, "green", {1, 2, 3, 10, 11}),  # exactly 60: green
 }
 
 
@@ -203,7 +204,7 @@ def test_the_real_file_declares_its_indicator():
         "seen_alone",
         None,
     )
-    assert declared.thresholds == Thresholds(80, 65)
+    assert declared.thresholds == Thresholds(60, 45)
     assert declared.england is None  # no national figure: the thresholds are local
 
 
@@ -323,14 +324,14 @@ def test_seen_alone_known_answers_through_the_data_layer(data, scope):
 
 
 def test_seen_alone_through_the_json_command(settings):
-    for scope in ("team:11", "team:12", "service:20", "borough"):
+    for scope in ("team:11", "team:22", "service:10", "borough"):
         numerator, denominator, value, rag, _ = SEEN_ALONE[scope]
         item = cli_values(settings, scope)["cp_visits_seen_alone"]
         assert (item["value"], item["rag"]) == (value, rag), scope
         assert (item["numerator"], item["denominator"]) == (numerator, denominator), scope
         assert item["unit"] == "percent" and item["polarity"] == "higher_better"
         assert item["status"] == ("ok" if denominator else "no_data")
-    assert cli_values(settings, "team:12")["cp_visits_seen_alone"]["value"] is None
+    assert cli_values(settings, "team:22")["cp_visits_seen_alone"]["value"] is None
 
 
 def test_seen_alone_drilldown_rows_are_the_visits_with_team_names(data):
@@ -355,11 +356,15 @@ def test_seen_alone_is_in_the_catalogue_and_the_team_layout(data):
 def test_seen_alone_in_the_team_matrix(data):
     matrix = data.team_matrix(Scope.borough()).set_index("team_id")
     assert matrix.loc[11, "cp_visits_seen_alone"] == 50.0
-    assert matrix.loc[11, "cp_visits_seen_alone_rag"] == "red"
+    assert matrix.loc[11, "cp_visits_seen_alone_rag"] == "amber"
+    assert (matrix.loc[12, "cp_visits_seen_alone"], matrix.loc[12, "cp_visits_seen_alone_rag"]) == (
+        0.0,
+        "red",
+    )
     assert matrix.loc[21, "cp_visits_seen_alone"] == 100.0
     assert matrix.loc[21, "cp_visits_seen_alone_rag"] == "green"
-    assert pd.isna(matrix.loc[12, "cp_visits_seen_alone"])  # no CP visits: no value
-    assert pd.isna(matrix.loc[12, "cp_visits_seen_alone_rag"])
+    assert pd.isna(matrix.loc[22, "cp_visits_seen_alone"])  # no CP visits: no value
+    assert pd.isna(matrix.loc[22, "cp_visits_seen_alone_rag"])
 
 
 def test_seen_alone_daily_history(data):
@@ -375,6 +380,7 @@ def test_a_thresholds_file_overrides_a_declared_indicator(settings, tmp_path):
     path = write(tmp_path, "thresholds.yaml", "cp_visits_seen_alone: {green: 50, amber: 40}\n")
     data = DataLayer(settings.model_copy(update={"thresholds_file": path}))
     assert data.value("cp_visits_seen_alone", Scope.team(11)).rag == "green"  # 50 >= 50
+    assert data.value("cp_visits_seen_alone", Scope.parse("service:10")).rag == "red"  # 33.33
 
 
 # --- the analyst: a brand-new SQL file, refreshed, seen everywhere without a Python change ------
@@ -511,15 +517,15 @@ def test_the_analysts_sum_indicator(analyst):
 
 
 def test_the_analysts_ratio_over_a_denominator_column(analyst):
-    # By hand: visits dated 2026-08-28..2026-11-25: 1, 2, 3, 4, 5, 8, 9, 10 (6 is ON quarter_ago,
-    # 7 after as_of). Child seen in all but 5, so 7 denominator rows; seen alone: 1, 3, 4, 8, 9,
-    # 10 = 6. 6 / 7 = 85.71%. Visit 5 (not seen) is not among the rows.
+    # By hand: visits dated 2026-08-28..2026-11-25: 1, 2, 3, 4, 5, 8, 9, 10, 11 (6 is ON
+    # quarter_ago, 7 after as_of). Child seen in all but 5, so 8 denominator rows; seen alone:
+    # 1, 3, 4, 8, 9, 10 = 6. 6 / 8 = 75%. Visit 5 (not seen) is not among the rows.
     data = DataLayer(analyst)
     value = data.value("seen_alone_of_seen", Scope.borough())
-    assert (value.value, value.numerator, value.denominator) == (85.71, 6, 7)
+    assert (value.value, value.numerator, value.denominator) == (75.0, 6, 8)
     assert value.rag is None  # no thresholds declared
     rows = data.drilldown("seen_alone_of_seen", Scope.borough())
-    assert set(rows["visit_id"]) == {1, 2, 3, 4, 8, 9, 10}
+    assert set(rows["visit_id"]) == {1, 2, 3, 4, 8, 9, 10, 11}
     assert not data.definition("seen_alone_of_seen").indicator.personal  # dataset not personal
     with pytest.raises(NotApplicable):
         data.value("seen_alone_of_seen", Scope.team(11))
