@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pandas as pd
 import pytest
 from fixtures.known_borough import AS_OF, CHILD_POPULATION, build_known_borough
 from known_store import refreshed
+from pydantic import SecretStr
 from sqlalchemy import create_engine, insert
 from sqlalchemy.engine import make_url
 
@@ -30,6 +32,8 @@ from dashboard.datasets import DatasetFileError, load_dataset, load_datasets
 from dashboard.indicators.catalogue import DEFINITIONS
 from dashboard.indicators.declared import declared_definitions, full_catalogue
 from dashboard.model import Scope, Thresholds
+from dashboard.users import UserStore
+from dashboard.web.app import create_app
 from layouts import all_pages
 
 # visit_id, workflow_step_id, person_id, visit_type, worker_id, visit_date, child_seen, seen_alone
@@ -381,6 +385,40 @@ def test_a_thresholds_file_overrides_a_declared_indicator(settings, tmp_path):
     data = DataLayer(settings.model_copy(update={"thresholds_file": path}))
     assert data.value("cp_visits_seen_alone", Scope.team(11)).rag == "green"  # 50 >= 50
     assert data.value("cp_visits_seen_alone", Scope.parse("service:10")).rag == "red"  # 33.33
+
+
+# --- the web: the JSON API and the drill-down export serve it like a built-in -------------------
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+PASSWORD = "declared indicators test password"
+
+
+def test_the_api_and_the_export_serve_the_declared_indicator(settings):
+    users = UserStore(settings.store_url)
+    try:
+        users.create_user("declared.viewer", PASSWORD, "Declared Viewer")
+        users.grant("declared.viewer", "borough", "test")
+    finally:
+        users.dispose()
+    app = create_app(settings.model_copy(update={"secret_key": SecretStr("k" * 48)}))
+    client = app.server.test_client()
+    token = CSRF_FIELD.search(client.get("/login").get_data(as_text=True)).group(1)
+    form = {"username": "declared.viewer", "password": PASSWORD, "csrf_token": token}
+    assert client.post("/login", data=form).status_code == 303
+
+    response = client.get("/api/indicators", query_string={"scope": "team:21"})
+    assert response.status_code == 200
+    item = next(v for v in response.get_json() if v["id"] == "cp_visits_seen_alone")
+    assert (item["value"], item["numerator"], item["denominator"], item["rag"]) == (
+        100.0,
+        2,
+        2,
+        "green",
+    )
+    export = client.get("/download/cp_visits_seen_alone.csv", query_string={"scope": "team:21"})
+    assert export.status_code == 200
+    lines = export.data.decode("utf-8-sig").strip().splitlines()
+    assert len(lines) == 1 + 2  # the header and the two visits counted
 
 
 # --- the analyst: a brand-new SQL file, refreshed, seen everywhere without a Python change ------
