@@ -3,6 +3,10 @@
 The definitions quote INDICATORS.md; the measures live in team.py, budget.py, borough.py and
 quality.py. Applicability: team-tier indicators apply to team-like scopes and the borough,
 budget-tier ones to cost centres and the borough, borough-tier ones to the borough only.
+
+These are the built-ins. Indicators declared in dataset files' headers join them in the data
+layer's catalogue (``dashboard.indicators.declared``); code that lists indicators asks the data
+layer, not ``DEFINITIONS``.
 """
 
 from __future__ import annotations
