@@ -24,6 +24,7 @@ def test_app_server_is_built_on_first_access_from_the_environment(monkeypatch, t
     store = tmp_path / "store.sqlite"
     monkeypatch.setenv("DASHBOARD_STORE_URL", f"sqlite:///{store}")
     monkeypatch.setenv("DASHBOARD_SOURCE_URL", f"sqlite:///{tmp_path / 'source.sqlite'}")
+    monkeypatch.setenv("DASHBOARD_SECRET_KEY", "k" * 48)  # required outside demo mode
     sys.modules.pop("app", None)
     module = importlib.import_module("app")
     try:
@@ -38,8 +39,8 @@ def test_app_server_is_built_on_first_access_from_the_environment(monkeypatch, t
 
 
 def test_two_apps_in_one_process_keep_their_own_data(tmp_path):
-    first = create_app(Settings(store_url=f"sqlite:///{tmp_path / 'a.sqlite'}"))
-    second = create_app(Settings(store_url=f"sqlite:///{tmp_path / 'b.sqlite'}"))
+    first = create_app(Settings(store_url=f"sqlite:///{tmp_path / 'a.sqlite'}", demo=True))
+    second = create_app(Settings(store_url=f"sqlite:///{tmp_path / 'b.sqlite'}", demo=True))
     assert isinstance(first, dash.Dash)
     a = first.server.extensions["csc_dashboard"].store
     b = second.server.extensions["csc_dashboard"].store

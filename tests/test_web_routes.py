@@ -1,4 +1,5 @@
-"""HTTP routes against the real Flask server of a real app over a refreshed demo borough."""
+"""HTTP routes against the real Flask server of a real app over a refreshed demo borough,
+logged in through the real login form as the demo director (who sees the borough)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,17 @@ from dashboard.data import DataLayer
 from dashboard.model import Scope
 from dashboard.web import session
 from dashboard.web.app import create_app
-from tests.web_support import refreshed_settings
+from tests.web_support import DemoBorough, demo_borough, logged_in
 
 
 @pytest.fixture(scope="module")
-def settings(small_demo_source_url, tmp_path_factory) -> Settings:
-    return refreshed_settings(small_demo_source_url, tmp_path_factory.mktemp("routes"))
+def borough(small_demo_source_url, tmp_path_factory) -> DemoBorough:
+    return demo_borough(small_demo_source_url, tmp_path_factory.mktemp("routes"))
+
+
+@pytest.fixture(scope="module")
+def settings(borough) -> Settings:
+    return borough.settings
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +34,8 @@ def app(settings):
 
 
 @pytest.fixture
-def client(app):
-    return app.server.test_client()
+def client(app, borough):
+    return logged_in(app, borough.director)
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +115,7 @@ def test_health_is_503_when_the_store_is_unreachable(settings):
         source_url=settings.source_url,
         store_url="postgresql+psycopg://nobody@127.0.0.1:1/nothing?connect_timeout=2",
         as_of=settings.as_of,
+        secret_key="k" * 48,
     )
     response = create_app(down).server.test_client().get("/health")
     assert response.status_code == 503
@@ -163,7 +170,7 @@ def test_every_route_passes_the_one_guard(app):
 
 @pytest.mark.parametrize("path", ["/", "/team", "/budget", "/borough", "/quality"])
 def test_each_page_is_served(client, path):
-    response = client.get(path)
+    response = client.get(path, follow_redirects=True)  # "/" sends the user to their tier
     assert response.status_code == 200
     assert b"_dash-app-content" in response.data or b"react-entry-point" in response.data
 

@@ -1,6 +1,9 @@
 """What only a browser shows: pages render cleanly, tiles update live, drill-downs and exports
 match their tiles, the pages pass axe-core, and each tier prints. Screenshots of each tier go
 to docs/screenshots/ for the README.
+
+Every test logs in through the real login form first (as the demo director, who sees the
+borough, unless it says otherwise).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dashboard.data import DataLayer
 from dashboard.model import Scope
 from dashboard.web.app import create_app
 from tests.conftest import skip_or_fail
-from tests.web_support import AS_OF, copy_sqlite_source, refresh, refreshed_settings
+from tests.web_support import AS_OF, DemoBorough, copy_sqlite_source, demo_borough, refresh
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -35,8 +38,13 @@ TIER_PATHS = {"home": "/", "team": "/team", "budget": "/budget", "borough": "/bo
 
 
 @pytest.fixture(scope="module")
-def settings(small_demo_source_url, tmp_path_factory):
-    return refreshed_settings(small_demo_source_url, tmp_path_factory.mktemp("web"))
+def borough(small_demo_source_url, tmp_path_factory) -> DemoBorough:
+    return demo_borough(small_demo_source_url, tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture(scope="module")
+def settings(borough):
+    return borough.settings
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +83,26 @@ def axe_source(tmp_path_factory) -> str:
 def tile_selector(indicator_id: str) -> str:
     # Dash writes a pattern-matching id as JSON with sorted keys.
     return "[id='" + json.dumps({"ind": indicator_id, "type": "tile"}, separators=(",", ":")) + "']"
+
+
+def start_logged_in(dash_duo, app, username: str) -> None:
+    """Start ``app`` and log in as ``username``. (dash_duo's own start waits for the Dash page
+    at "/", which an anonymous browser no longer gets: it is sent to the login form.)"""
+    dash_duo.start_server(app, navigate=False)
+    log_in(dash_duo, username)
+    dash_duo.server_url = dash_duo.server.url  # now "/" leads to the user's own tier page
+
+
+def log_in(dash_duo, username: str, password: str = "demo") -> None:
+    """Log in through the real form, as a person would (labelled fields, then the button)."""
+    driver = dash_duo.driver
+    driver.get(dash_duo.server.url + "/login")
+    driver.find_element(By.CSS_SELECTOR, "label[for='username']")  # the fields are labelled
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "login-submit").click()
+    wait_until(lambda: "/login" not in driver.current_url, message="login")
+    dash_duo.wait_for_element("h1", timeout=WAIT_S)
 
 
 def open_page(dash_duo, path: str) -> None:
@@ -135,8 +163,10 @@ def run_axe(dash_duo, axe_source: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("tier", list(TIER_PATHS))
-def test_page_renders_without_console_errors_and_passes_axe(dash_duo, settings, tier, axe_source):
-    dash_duo.start_server(create_app(settings))
+def test_page_renders_without_console_errors_and_passes_axe(
+    dash_duo, borough, settings, tier, axe_source
+):
+    start_logged_in(dash_duo, create_app(settings), borough.director)
     open_page(dash_duo, TIER_PATHS[tier])
     assert dash_duo.find_element("h1").text
     if tier != "home":
@@ -150,7 +180,8 @@ def test_page_renders_without_console_errors_and_passes_axe(dash_duo, settings, 
 
 def test_a_tile_updates_live_after_a_refresh(dash_duo, small_demo_source_url, tmp_path):
     source = copy_sqlite_source(small_demo_source_url, tmp_path / "source")
-    settings = refreshed_settings(source, tmp_path / "store")
+    live = demo_borough(source, tmp_path / "store")
+    settings = live.settings
     engine = create_engine(source)
     with engine.connect() as conn:
         step_id, team_id = conn.execute(
@@ -161,7 +192,7 @@ def test_a_tile_updates_live_after_a_refresh(dash_duo, small_demo_source_url, tm
             ),
             {"as_of": AS_OF},
         ).first()
-    dash_duo.start_server(create_app(settings, poll_seconds=1))
+    start_logged_in(dash_duo, create_app(settings, poll_seconds=1), live.director)
     open_page(dash_duo, f"/team?scope=team:{team_id}")
     before = tile_number(dash_duo, "overdue_steps")
 
@@ -180,9 +211,9 @@ def test_a_tile_updates_live_after_a_refresh(dash_duo, small_demo_source_url, tm
 
 
 def test_drill_down_opens_by_keyboard_with_as_many_rows_as_the_tile_and_exports_them(
-    dash_duo, settings, busiest_team
+    dash_duo, borough, settings, busiest_team
 ):
-    dash_duo.start_server(create_app(settings))
+    start_logged_in(dash_duo, create_app(settings), borough.director)
     open_page(dash_duo, f"/team?scope={busiest_team}")
     expected = tile_number(dash_duo, "overdue_steps")
     assert expected > 0
@@ -216,8 +247,8 @@ def test_drill_down_opens_by_keyboard_with_as_many_rows_as_the_tile_and_exports_
     assert dash_duo.get_logs() == []
 
 
-def test_team_matrix_cell_opens_that_teams_view(dash_duo, settings):
-    dash_duo.start_server(create_app(settings))
+def test_team_matrix_cell_opens_that_teams_view(dash_duo, borough, settings):
+    start_logged_in(dash_duo, create_app(settings), borough.director)
     open_page(dash_duo, "/borough")
     link = dash_duo.find_element(".team-matrix tbody th a")
     href = link.get_attribute("href")
@@ -232,8 +263,8 @@ def test_team_matrix_cell_opens_that_teams_view(dash_duo, settings):
     assert dash_duo.get_logs() == []
 
 
-def test_each_tier_prints_on_a4_without_navigation(dash_duo, settings):
-    dash_duo.start_server(create_app(settings))
+def test_each_tier_prints_on_a4_without_navigation(dash_duo, borough, settings):
+    start_logged_in(dash_duo, create_app(settings), borough.director)
     open_page(dash_duo, "/team")
     driver = dash_duo.driver
     driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
