@@ -261,7 +261,7 @@ def simulate_finance(
         k = np.flatnonzero(rng.random(n_periods) < share)
         start = care["start"][k] + rng.integers(0, 90, len(k))
         end = start + rng.integers(60, 500, len(k))
-        keep = start < period_end[k]
+        keep = (start < period_end[k]) & (start <= as_of)  # future support is not yet booked
         k, start, end = k[keep], start[keep], np.minimum(end[keep], period_end[k[keep]])
         parts.add(
             package=k,
@@ -292,9 +292,8 @@ def simulate_finance(
     )
     # Allowances from 16.
     sixteen = care["adult"] - 2 * 365
-    k = np.flatnonzero(
-        (np.maximum(care["start"], sixteen) < period_end) & (rng.random(n_periods) < 0.7)
-    )
+    from_16 = np.maximum(care["start"], sixteen)
+    k = np.flatnonzero((from_16 < period_end) & (from_16 <= as_of) & (rng.random(n_periods) < 0.7))
     start = np.maximum(care["start"][k], sixteen[k])
     parts.add(
         package=k,
