@@ -31,6 +31,15 @@ from dashboard.store import sqlite_path, with_driver
 # Fixed advisory-lock key: the bytes of "csc_schd". Any process using the same key on the same
 # database contends for the same lock.
 SCHEDULER_LOCK_KEY = int.from_bytes(b"csc_schd", "big")
+# How long a dead network path to the store may go unnoticed by either end of the lock's
+# session. Without these, a connection dropped silently (a firewall forgetting an idle flow, a
+# network partition) leaves the server holding the lock for its default 2-hour keepalive, and
+# the scheduler blocked in its liveness check for ~15 minutes of TCP retries: no scheduler,
+# not even this one, could refresh until then.
+LOCK_KEEPALIVE_IDLE_S = 30
+LOCK_KEEPALIVE_INTERVAL_S = 10
+LOCK_KEEPALIVE_COUNT = 3
+LOCK_TCP_USER_TIMEOUT_MS = 60_000
 _ADVISORY_HOLDER = text(
     "SELECT a.pid, a.application_name, a.client_addr, a.backend_start"
     " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
@@ -118,6 +127,19 @@ class PostgresSchedulerLock(SchedulerLock):
             connect_args={
                 "application_name": f"csc-dashboard scheduler {_whoami()}"[:63],
                 "connect_timeout": 10,
+                # This end (libpq) ...
+                "keepalives": 1,
+                "keepalives_idle": LOCK_KEEPALIVE_IDLE_S,
+                "keepalives_interval": LOCK_KEEPALIVE_INTERVAL_S,
+                "keepalives_count": LOCK_KEEPALIVE_COUNT,
+                "tcp_user_timeout": LOCK_TCP_USER_TIMEOUT_MS,
+                # ... and the server's end of the session, which holds the lock.
+                "options": (
+                    f"-c tcp_keepalives_idle={LOCK_KEEPALIVE_IDLE_S}"
+                    f" -c tcp_keepalives_interval={LOCK_KEEPALIVE_INTERVAL_S}"
+                    f" -c tcp_keepalives_count={LOCK_KEEPALIVE_COUNT}"
+                    f" -c tcp_user_timeout={LOCK_TCP_USER_TIMEOUT_MS}"
+                ),
             },
         )
         self._conn: Connection | None = None

@@ -141,8 +141,15 @@ class FaultProxy:
 
 
 def _reset(sock: socket.socket) -> None:
-    """Close with RST (SO_LINGER 0), as a dying server's kernel would."""
+    """End the connection at once, as a dying server's kernel would.
+
+    shutdown() first: a bare close() does not end a connection while a pump thread is blocked
+    in recv() on it (Linux keeps the socket until that call returns), so the far end would
+    never hear of it. Then close with SO_LINGER 0, which sends RST if anything is left.
+    """
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         sock.close()
