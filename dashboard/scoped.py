@@ -7,7 +7,7 @@ scope (issue 5; DESIGN.md, Access). A scope the user may not see raises ``Access
 anything is computed; the web layer answers 403.
 
 Child-level rows (the drill-down of a ``personal`` indicator, any export, the family view) are
-written to the audit trail BEFORE they are handed back; if the audit write fails, ``AuditError``
+written to the audit trail BEFORE they are handed back (an empty list records nothing); if the audit write fails, ``AuditError``
 propagates and no rows leave this class. Aggregate reads (tiles, charts, history, the team matrix)
 write nothing.
 """
@@ -96,6 +96,10 @@ class ScopedData:
     def applicable(self, scope: Scope) -> list[str]:
         return self.data.applicable(scope)
 
+    def resolve(self, scope: Scope) -> Any:
+        """The teams and cost centres a scope covers; ``ScopeError`` for ids that do not exist."""
+        return self.data.resolve(scope)
+
     # --- aggregates: checked, not audited --------------------------------------------------------
 
     def values(self, scope: Scope, ids: Sequence[str] | None = None) -> list[IndicatorValue]:
@@ -152,6 +156,8 @@ class ScopedData:
         action: Literal["view", "export"],
         extra_people: Iterable[int] = (),
     ) -> None:
+        if frame.empty:
+            return  # an empty list shows no child: nothing to record
         people = set(extra_people) | set(child_ids(frame))
         self.audit.record(
             self.username,

@@ -76,6 +76,7 @@ def page_layout(page: Page, data: Any, requested_scope: Any) -> Any:
     notice = []
     try:
         scope = str(parse_scope(requested_scope, default))
+        data.resolve(Scope.parse(scope))  # a team or cost centre the borough does not have
     except ScopeError as exc:
         scope = default
         notice.append(dbc.Alert(f"{exc}. Showing {default} instead.", color="warning"))
@@ -156,11 +157,18 @@ def _first_team(options: list[dict[str, str]]) -> str:
 
 def _default_scope(page: Page, options: list[dict[str, str]], access: Access | None) -> str:
     """Where a page opens: the page's own default or first team for a borough user (and in
-    tests); otherwise the user's own first option (all their teams, or their first cost
-    centre)."""
+    tests); otherwise the user's own default (their team, all their teams, or their first cost
+    centre), if the selector offers it, else its first option."""
     if access is None or access.borough:
         return page.default_scope or _first_team(options)
-    return options[0]["value"] if options else "borough"
+    values = [o["value"] for o in options]
+    try:
+        own = str(access.default_scope("budget" if page.selector == "cost_centres" else "team"))
+    except LookupError:
+        own = None
+    if own in values:
+        return own
+    return values[0] if values else "borough"
 
 
 def not_available(page: Page) -> html.Div:

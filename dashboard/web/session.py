@@ -187,11 +187,13 @@ def safe_next(target: str | None) -> str | None:
 
 def _page_gate(ctx: context.WebContext, access: Access) -> Response | None:
     """A full page load: the landing page sends each user to their tier; a tier they may not
-    see gets a clear refusal page, not the app."""
+    see gets a clear refusal page, not the app; any other path is 404."""
     if request.path == "/":
         return redirect(access.home_path(), 302)
     page = ctx.page_at(request.path)
-    if page is not None and not may_see_page(page, access):
+    if page is None:  # Dash would serve its app shell for any path; only pages exist here
+        return refuse(404, "There is no page at this address.")
+    if not may_see_page(page, access):
         return refuse(403, f"The {page.title} view is not available to you.", page_title=page.title)
     return None
 
@@ -294,6 +296,9 @@ def parse_scope(requested: Any, default: Scope | str | None = None) -> Scope:
     if requested is not None and not isinstance(requested, str):
         raise ScopeError(f"a scope must be text, not {type(requested).__name__}")
     text = (requested or "").strip()
+    if not text.isascii():
+        # Python reads full-width and other Unicode digits as numbers; a scope never has them.
+        raise ScopeError(f"not a scope: {text[:40]!r} (letters, digits and ':' ',' '-' only)")
     if not text:
         if isinstance(default, Scope):
             return default
@@ -310,9 +315,12 @@ def allowed_scope(requested: Any, default: Scope | str | None = None) -> Scope:
 
 
 def scope_or_abort(requested: Any, default: Scope | str | None = None) -> Scope:
-    """``allowed_scope``, answering 400 or 403 (with no data) when it fails."""
+    """``allowed_scope``, answering 400 or 403 (with no data) when it fails, and 400 for a
+    scope the organisation does not have (a borough user may ask for any team by number)."""
     try:
-        return allowed_scope(requested, default)
+        scope = allowed_scope(requested, default)
+        scoped_data().resolve(scope)
+        return scope
     except ScopeError as exc:
         abort(error_response(400, str(exc)))
     except AccessDenied:
