@@ -12,7 +12,6 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import DEMO_AS_OF
 from fixtures.known_borough import AS_OF
 from known_store import refreshed
 from sqlalchemy.engine import make_url
@@ -25,6 +24,7 @@ from dashboard.indicators.rag import ThresholdsFileError
 from dashboard.model import Scope
 from dashboard.refresher import refresh_datasets
 from dashboard.store import SnapshotStore
+from tests.conftest import DEMO_AS_OF
 
 # What the data layer serves: the built-ins plus the indicators declared in queries/ headers.
 DEFINITIONS, _ = load_catalogue(PROJECT_ROOT / "queries")

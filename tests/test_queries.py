@@ -15,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlglot
-from conftest import DEMO_AS_OF
 from fixtures.known_borough import AS_OF, build_known_borough
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -28,6 +27,7 @@ from dashboard.indicators.catalogue import DEFINITIONS, VIEW_DATASETS
 from dashboard.indicators.charts import CHARTS
 from dashboard.indicators.declared import load_catalogue
 from dashboard.reporting import ReportingPeriod
+from tests.conftest import DEMO_AS_OF
 
 QUERY_FILES = sorted((PROJECT_ROOT / "queries").glob("*.sql"))
 PERIOD = ReportingPeriod.for_date(AS_OF)

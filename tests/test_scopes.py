@@ -8,7 +8,6 @@ import math
 
 import pandas as pd
 import pytest
-from conftest import DEMO_AS_OF
 from indicator_frames import ORGANISATION, frame
 from known_store import refreshed
 
@@ -17,6 +16,7 @@ from dashboard.data import DataLayer, NotApplicable
 from dashboard.indicators.declared import DeclaredMeasure, load_catalogue
 from dashboard.model import Scope, ScopeError
 from dashboard.scopes import resolve, teams_below
+from tests.conftest import DEMO_AS_OF
 
 # What the data layer serves: the built-ins plus the indicators declared in queries/ headers.
 DEFINITIONS, _ = load_catalogue(PROJECT_ROOT / "queries")
