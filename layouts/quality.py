@@ -24,6 +24,14 @@ PAGE = Page(
                 "payments_without_element",
             ),
         ),
+        Section(
+            "Records that cannot be right",
+            (
+                "records_with_unknown_codes",
+                "records_dated_in_the_future",
+                "elements_with_negative_cost",
+            ),
+        ),
     ),
     lists=("unfinished_steps", "unstarted_steps", "unallocated_cases"),
     selector="teams_and_borough",
