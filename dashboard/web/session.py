@@ -85,10 +85,10 @@ def guard() -> Response | None:
     endpoint = request.endpoint
     if endpoint is None:
         return None  # no route matched: Flask answers 404 or 405 itself, with no data
+    if request.method not in SAFE_METHODS and not same_origin():
+        return refuse(403, "Cross-site request refused.")  # the login form's post included
     if endpoint in PUBLIC_ENDPOINTS or endpoint.startswith(PUBLIC_ENDPOINT_PREFIXES):
         return None
-    if request.method not in SAFE_METHODS and not same_origin():
-        return refuse(403, "Cross-site request refused.")
     ctx = context.current()
     try:
         return _admit(ctx, endpoint)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
+from pydantic import SecretStr
 from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -37,7 +38,9 @@ class SigningKeyError(RuntimeError):
 def signing_key(settings: Settings, store_engine: Engine) -> str:
     """The configured key; in demo mode without one, the store's generated demo key."""
     if settings.secret_key is not None:
-        key = settings.secret_key.get_secret_value()
+        secret = settings.secret_key
+        # A SecretStr from the environment; plain text when a copy was made with model_copy.
+        key = secret.get_secret_value() if isinstance(secret, SecretStr) else str(secret)
         if len(key) < MIN_LENGTH:
             raise SigningKeyError(
                 f"DASHBOARD_SECRET_KEY is {len(key)} characters; use at least {MIN_LENGTH} "
