@@ -72,7 +72,10 @@ class AttackLog:
             self.leaks.append(f"{kind}: {detail[:300]}")
 
     def summary(self) -> str:
-        kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.tried.items()))
+        grouped: Counter = Counter()
+        for kind, count in self.tried.items():
+            grouped[kind.split(":")[0]] += count
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(grouped.items()))
         return (
             f"forged or malicious requests tried: {self.total}; leaked: {len(self.leaks)} ({kinds})"
         )
