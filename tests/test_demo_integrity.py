@@ -216,7 +216,8 @@ def small(small_demo_source_url):
 
 def _foreign_keys():
     for table in schema.metadata.sorted_tables:
-        for fk in table.foreign_keys:
+        # table.foreign_keys is a set: sort it so every xdist worker collects the same order.
+        for fk in sorted(table.foreign_keys, key=lambda fk: fk.parent.name):
             yield pytest.param(fk, id=f"{table.name}.{fk.parent.name}")
 
 
