@@ -216,3 +216,33 @@ def test_header_mode_takes_the_user_from_the_proxys_header_and_has_no_form(borou
     assert client.get("/admin/audit", headers={"X-Remote-User": borough.admin}).status_code == 200
     bad = {"X-Remote-User": "'; DROP TABLE users; --"}
     assert client.get("/api/indicators", headers=bad).status_code == 401
+
+
+def test_demo_data_creates_and_prints_the_demo_accounts(tmp_path, capsys):
+    from dashboard.cli import main
+
+    source = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    store = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    small = ["--population", "1500", "--years", "2", "--seed", "3", "--as-of", "2026-11-25"]
+    assert main(["demo-data", "--url", source, "--store-url", store, *small]) == 0
+    out = capsys.readouterr().out
+    users = UserStore(store)
+    accounts = [u for u in users.list_users() if u.is_demo]
+    users.dispose()
+    assert {u.username for u in accounts} >= {"admin"} and len(accounts) >= 3
+    for account in accounts:
+        assert f"  {account.username} " in out
+    assert "password 'demo'" in out
+
+
+def test_serving_the_demo_creates_demo_accounts_once(borough, tmp_path):
+    from dashboard.web.serve import ensure_demo_users
+
+    settings = borough.settings.model_copy(
+        update={"store_url": f"sqlite:///{tmp_path / 'fresh.sqlite'}"}
+    )
+    assert ensure_demo_users(settings) is True
+    assert ensure_demo_users(settings) is False  # already there: left alone
+    users = UserStore(settings.store_url)
+    assert users.get("admin").is_demo
+    users.dispose()

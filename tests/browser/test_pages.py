@@ -278,3 +278,36 @@ def test_each_tier_prints_on_a4_without_navigation(dash_duo, borough, settings):
     assert len(columns.split()) == 3
     pdf = driver.execute_cdp_cmd("Page.printToPDF", {"preferCSSPageSize": True})
     assert pdf["data"]  # Chromium laid the page out with the A4 @page rule
+
+
+def test_a_team_manager_sees_only_their_team_and_can_log_out(dash_duo, borough, settings):
+    """Logged in through the form as the demo team manager: their own tier, their own team in
+    the selector, no borough or budget in the navigation, a refusal on /borough, and logout."""
+    start_logged_in(dash_duo, create_app(settings), borough.team_manager)
+    driver = dash_duo.driver
+    wait_until(lambda: driver.current_url.endswith("/team"), message="the team tier")
+    open_page(dash_duo, "/team")
+    nav = {a.get_attribute("href").rsplit("/", 1)[-1] for a in
+           driver.find_elements(By.CSS_SELECTOR, "nav[aria-label='Tiers'] a")}  # fmt: skip
+    assert nav == {"team", "quality"}
+    options = [
+        o.get_attribute("value")
+        for o in driver.find_elements(By.CSS_SELECTOR, "#scope-select option")
+    ]
+    data = DataLayer(settings)
+    own = [o for o in options if o.startswith("team:")]
+    assert len(own) == 1 and len(data.teams()) > 1  # one team of several
+    assert "borough" not in options
+    assert dash_duo.find_element("#current-user").text
+    assert dash_duo.get_logs() == []
+
+    driver.get(dash_duo.server.url + "/borough")
+    message = dash_duo.wait_for_element("#refused-message", timeout=WAIT_S)
+    assert "not available to you" in message.text
+    assert not driver.find_elements(By.CSS_SELECTOR, ".tile")
+
+    open_page(dash_duo, "/team")
+    dash_duo.find_element("#logout-form button").click()
+    wait_until(lambda: "/login" in driver.current_url, message="logged out")
+    driver.get(dash_duo.server.url + "/team")
+    wait_until(lambda: "/login" in driver.current_url, message="sent to the login form")
