@@ -235,14 +235,17 @@ def test_demo_data_creates_and_prints_the_demo_accounts(tmp_path, capsys):
     assert "password 'demo'" in out
 
 
-def test_serving_the_demo_creates_demo_accounts_once(borough, tmp_path):
+def test_serving_the_demo_makes_the_demo_accounts_of_the_borough_served(borough, tmp_path):
     from dashboard.web.serve import ensure_demo_users
 
     settings = borough.settings.model_copy(
         update={"store_url": f"sqlite:///{tmp_path / 'fresh.sqlite'}"}
     )
-    assert ensure_demo_users(settings) is True
-    assert ensure_demo_users(settings) is False  # already there: left alone
     users = UserStore(settings.store_url)
+    users.create_user("stale", "demo", "From another borough", is_demo=True)
+    first = ensure_demo_users(settings)
+    assert "admin" in first and set(first) == {u.username for u in borough.users}
+    assert users.get("stale") is None  # accounts of another borough are replaced
+    assert ensure_demo_users(settings) == first  # the same accounts on every start
     assert users.get("admin").is_demo
     users.dispose()

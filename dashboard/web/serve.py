@@ -53,24 +53,20 @@ def is_demo_source(settings: Settings) -> bool:
     return settings.demo or settings.source_url == Settings.model_fields["source_url"].default
 
 
-def ensure_demo_users(settings: Settings) -> bool:
-    """Create the demo accounts (password ``demo``) if the store has none; True if it made them.
+def ensure_demo_users(settings: Settings) -> list[str]:
+    """(Re)create the demo accounts (password ``demo``) from the demo borough's own workers;
+    return their usernames.
 
-    Only for the demo borough: they are marked demo accounts, which log in only in demo mode.
+    Done on every demo start, so the accounts always match the borough being served (a store
+    left over from another borough would otherwise keep accounts nobody can use). They are
+    marked demo accounts, which log in only in demo mode; real accounts are never touched.
     """
     from dashboard.demo_users import create_demo_users
-    from dashboard.users import UserStore
 
-    users = UserStore(settings.store_url)
-    try:
-        if any(user.is_demo for user in users.list_users()):
-            return False
-    finally:
-        users.dispose()
     created = create_demo_users(settings.store_url, settings.source_url, settings.reporting_date())
     for user in created:
         log.info("demo account %s (%s): sees %s", user.username, user.tier, user.scope)
-    return True
+    return [user.username for user in created]
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> int:
