@@ -249,3 +249,15 @@ def test_serving_the_demo_makes_the_demo_accounts_of_the_borough_served(borough,
     assert ensure_demo_users(settings) == first  # the same accounts on every start
     assert users.get("admin").is_demo
     users.dispose()
+
+
+def test_before_the_first_refresh_a_login_is_told_to_wait(tmp_path):
+    settings = Settings(store_url=f"sqlite:///{tmp_path / 'store.sqlite'}", secret_key=KEY,
+                        session_cookie_secure=False)  # fmt: skip
+    users = UserStore(settings.store_url)
+    users.create_user("early.bird", "a long and real passphrase", "Early Bird")
+    users.dispose()
+    client = create_app(settings).server.test_client()
+    assert login(client, "early.bird", "a long and real passphrase").status_code == 303
+    response = client.get("/api/indicators")
+    assert response.status_code == 503 and b"still loading" in response.data

@@ -118,6 +118,9 @@ def _admit(ctx: context.WebContext, endpoint: str) -> Response | None:
     g.access = ctx.accounts.access_for(username)
     if endpoint in NO_ACCESS_ENDPOINTS:
         return None
+    if g.access is None and ctx.store.latest("user_roles") is None:
+        # Roles come from a snapshot: before the first refresh nobody's are known yet.
+        return refuse(503, "The dashboard is still loading its first data; try again shortly.")
     if g.access is None:
         return refuse(
             403,
