@@ -261,3 +261,25 @@ def test_before_the_first_refresh_a_login_is_told_to_wait(tmp_path):
     assert login(client, "early.bird", "a long and real passphrase").status_code == 303
     response = client.get("/api/indicators")
     assert response.status_code == 503 and b"still loading" in response.data
+
+
+def test_a_disabled_account_is_logged_out_within_seconds(borough):
+    import time
+
+    from dashboard.web.accounts import IDENTITY_SECONDS
+
+    settings = borough.settings.model_copy(
+        update={"demo": False, "secret_key": KEY, "session_cookie_secure": False}
+    )
+    users = UserStore(settings.store_url)
+    if users.get("leaver") is None:
+        users.create_user("leaver", "a long and real passphrase", "Leaver")
+        users.grant("leaver", "borough", granted_by="admin")
+    users.enable("leaver")
+    client = create_app(settings).server.test_client()
+    assert login(client, "leaver", "a long and real passphrase").status_code == 303
+    assert client.get("/api/indicators").status_code == 200
+    users.disable("leaver")
+    users.dispose()
+    time.sleep(IDENTITY_SECONDS + 0.5)  # the per-worker cache of who is who lapses
+    assert client.get("/api/indicators").status_code == 401

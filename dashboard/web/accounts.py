@@ -1,6 +1,11 @@
 """The access parts one app instance uses: accounts, the login throttle, the audit trail, and
 each request's ``Access``.
 
+A user's account row and ``Access`` are kept for a few seconds (``IDENTITY_SECONDS``) per
+worker, and never past a new snapshot (the store's version token is part of the check): the
+browsers' polls then cost a token compare instead of five store queries, and a disabled account,
+a revoked grant or a role change still applies within seconds.
+
 All three live in the store database and share one engine. They are built on first use, not
 when the app is built, so an app whose store is down still starts (``/health`` says so) and
 refuses logins and child-level views until the store is back.
@@ -10,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from dashboard.access import Access, load_access
@@ -22,7 +29,10 @@ if TYPE_CHECKING:
     from dashboard.audit import AuditLog
     from dashboard.store import SnapshotStore
     from dashboard.throttle import LoginThrottle
-    from dashboard.users import UserStore
+    from dashboard.users import User, UserStore
+
+IDENTITY_SECONDS = 5.0
+IDENTITY_ENTRIES = 10_000
 
 
 class Accounts:
@@ -31,6 +41,7 @@ class Accounts:
         self.store = store
         self._lock = threading.RLock()
         self._parts: dict[str, Any] = {}
+        self._identities: OrderedDict[str, tuple[float, str, Any, Any]] = OrderedDict()
 
     def _part(self, name: str, build: Any) -> Any:
         with self._lock:
@@ -74,6 +85,28 @@ class Accounts:
 
     def access_for(self, username: str) -> Access | None:
         """What ``username`` may see now (roles from the latest snapshots, grants from the store);
-        None if nothing or the account is disabled. Read per request, so a role change or a
-        revoked grant applies on the user's next click."""
+        None if nothing or the account is disabled. Uncached: see ``identity`` for requests."""
         return load_access(self.store, self.users, username, as_of=self.settings.reporting_date())
+
+    def identity(self, username: str) -> tuple[User | None, Access | None]:
+        """The user's account (None: no account, e.g. single sign-on) and access, as of at most
+        ``IDENTITY_SECONDS`` ago and the current snapshots."""
+        token = self.store.version_token()
+        now = time.monotonic()
+        with self._lock:
+            hit = self._identities.get(username)
+            if hit is not None and hit[0] > now and hit[1] == token:
+                return hit[2], hit[3]
+        user = self.users.get(username)
+        access = None if user is not None and user.disabled else self.access_for(username)
+        with self._lock:
+            self._identities[username] = (now + IDENTITY_SECONDS, token, user, access)
+            self._identities.move_to_end(username)
+            while len(self._identities) > IDENTITY_ENTRIES:
+                self._identities.popitem(last=False)
+        return user, access
+
+    def forget(self, username: str) -> None:
+        """Drop a user's cached identity (at login and logout, so they start fresh)."""
+        with self._lock:
+            self._identities.pop(username, None)

@@ -85,6 +85,7 @@ def login_submit() -> Response:
         return response
     if result.user is None:
         return _page(FAILED, 401, username=username[:100])
+    ctx.accounts.forget(result.user.username)  # a fresh look at the account and its scopes
     start_session(result.user.username)
     log.info("login: %s", result.user.username)
     return redirect(_landing(ctx, result.user.username, result.user.is_admin), 303)

@@ -4,8 +4,9 @@
 ``/_dash-*`` endpoints, downloads, the API, the admin pages and any route added later pass it).
 It is default-deny: only the endpoints in ``PUBLIC_ENDPOINTS`` (static files with no data, the
 login form, ``/health``) are open; everything else needs a logged-in user, and every route that
-shows data needs that user's ``Access`` (``flask.g.access``), read fresh from the store on each
-request so a role change or a revoked grant applies at once.
+shows data needs that user's ``Access`` (``flask.g.access``), read from the store (kept a few
+seconds per worker, never past a new snapshot: ``Accounts.identity``), so a role change, a
+revoked grant or a disabled account applies within seconds.
 
 Scopes come from the browser only as a request: ``allowed_scope`` parses them (``ScopeError``:
 400) and checks them against the user's access (``AccessDenied``: 403). Data is read only
@@ -101,7 +102,7 @@ def _admit(ctx: context.WebContext, endpoint: str) -> Response | None:
     username = _identify(ctx)
     if username is None:
         return _unauthenticated(endpoint)
-    user = ctx.accounts.users.get(username)
+    user, access = ctx.accounts.identity(username)
     if ctx.settings.auth_mode == "embedded" and (user is None or user.disabled):
         cookie.clear()  # the account was removed or disabled since login
         return _unauthenticated(endpoint)
@@ -113,9 +114,9 @@ def _admit(ctx: context.WebContext, endpoint: str) -> Response | None:
     if endpoint.startswith(ADMIN_ENDPOINT_PREFIX):
         if not g.is_admin:
             return refuse(403, "The admin pages are for administrators only.")
-        g.access = ctx.accounts.access_for(username)
+        g.access = access
         return None
-    g.access = ctx.accounts.access_for(username)
+    g.access = access
     if endpoint in NO_ACCESS_ENDPOINTS:
         return None
     if g.access is None and ctx.store.latest("user_roles") is None:
