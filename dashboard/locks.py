@@ -44,6 +44,9 @@ _ADVISORY_HOLDER = text(
     "SELECT a.pid, a.application_name, a.client_addr, a.backend_start"
     " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
     " WHERE l.locktype = 'advisory' AND l.granted"
+    # Advisory locks belong to one database: without this, another store on the same server
+    # (another council, a test database) would be named as this store's holder.
+    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     " AND l.classid::bigint = :high AND l.objid::bigint = :low AND l.objsubid = 1"
 )
 
