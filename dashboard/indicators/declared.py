@@ -7,7 +7,8 @@ tier's scope column (``team_id`` for team, ``cost_centre_code`` for budget; the 
 every row). Then:
 
 - ``count``: the number of rows; the drill-down is those rows.
-- ``sum``: the sum of a numeric column over those rows.
+- ``sum``: the sum of a numeric column over those rows; the drill-down is the rows
+  whose value is not zero (a 0/1 column is a count whose list matches it).
 - ``ratio``: the sum of the numerator column over the sum of the denominator column (or over
   the number of rows), x 100 for a percent. A zero denominator is no value, never 0 or 100.
   The drill-down is the denominator rows, and both sums are taken over exactly those rows.
@@ -61,6 +62,10 @@ class DeclaredMeasure:
         if self.kind == "count":
             return counted(rows)
         if self.kind == "sum":
+            # The drill-down is the rows that add to the sum: a count kept as a 0/1 column then
+            # opens exactly as many rows as the tile says (DESIGN.md: "17 overdue" opens 17).
+            values = pd.to_numeric(rows[self.column])
+            rows = rows[(values.notna() & (values != 0)).fillna(False).astype(bool)]
             total = _total(rows[self.column])
             return Measurement(total, rows=rows.reset_index(drop=True))
         if self.denominator is not None:
