@@ -58,7 +58,11 @@ def _audit_filters(args: Any) -> dict[str, Any]:
         except UserError as exc:
             raise FilterError(str(exc)) from None
     if child:
-        if not (child.isascii() and child.isdigit()) or len(child) > 19 or int(child) > MAX_PERSON_ID:
+        if (
+            not (child.isascii() and child.isdigit())
+            or len(child) > 19
+            or int(child) > MAX_PERSON_ID
+        ):
             raise FilterError(f"a child's id is a whole number: {child[:40]!r}")
         filters["person_id"] = int(child)
     for key, text in (("since", since), ("until", until)):

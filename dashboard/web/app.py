@@ -155,7 +155,9 @@ def account_menu(settings: Settings) -> list[Any]:
         return []
     items: list[Any] = [
         html.Span(
-            g.get("display_name") or username, className="navbar-text text-white me-3", id="current-user"
+            g.get("display_name") or username,
+            className="navbar-text text-white me-3",
+            id="current-user",
         )
     ]
     if g.get("is_admin"):
