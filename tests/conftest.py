@@ -115,3 +115,12 @@ def demo_source_url(tmp_path_factory) -> str:
 def small_demo_source_url(tmp_path_factory) -> str:
     """A small demo borough (population 6000, otherwise as ``demo_source_url``) for fast tests."""
     return _build_demo(tmp_path_factory, "small_demo", 6_000)
+
+
+@pytest.fixture(autouse=True)
+def _no_test_touches_the_working_copy_data(monkeypatch, tmp_path_factory):
+    """Point the default source and store at a throwaway folder: a test that forgets to pass a
+    URL (or a subprocess it starts) must never write into the developer's ./data."""
+    folder = tmp_path_factory.mktemp("default-data")
+    monkeypatch.setenv("DASHBOARD_SOURCE_URL", f"sqlite:///{folder / 'demo.sqlite'}")
+    monkeypatch.setenv("DASHBOARD_STORE_URL", f"sqlite:///{folder / 'store.sqlite'}")
