@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from dashboard.config import Settings
-from dashboard.datasets import load_datasets
+from dashboard.datasets import SCOPE_COLUMNS, load_datasets
 from dashboard.indicators.catalogue import (
     VIEW_DATASETS,
     Definition,
@@ -41,6 +41,7 @@ from dashboard.indicators.measure import (
 )
 from dashboard.indicators.rag import effective_thresholds
 from dashboard.model import Indicator, IndicatorValue, Scope, ScopeError, Tier
+from dashboard.partition import PartitionedFrames
 from dashboard.reporting import ReportingPeriod
 from dashboard.scopes import ResolvedScope, resolve
 from dashboard.store import Snapshot, SnapshotStore
@@ -63,6 +64,7 @@ class _State:
     token: str
     snapshots: dict[str, Snapshot]
     status: dict[str, Any]  # dataset id -> store.DatasetStatus
+    frames: PartitionedFrames  # the snapshots' frames, rows grouped by team and cost centre
 
 
 class DataLayer:
@@ -109,7 +111,9 @@ class DataLayer:
             snapshot = self.store.latest(dataset_id)
             if snapshot is not None:
                 snapshots[dataset_id] = snapshot
-        state = _State(token, snapshots, dict(self.store.status()))
+        frames = PartitionedFrames({key: s.frame for key, s in snapshots.items()})
+        frames.partition(SCOPE_COLUMNS)  # O(rows) once per version, like decoding the frames
+        state = _State(token, snapshots, dict(self.store.status()), frames)
         with self._lock:
             self._state = state
             self._cache.clear()  # every entry was keyed by an older token
@@ -135,8 +139,8 @@ class DataLayer:
                 self._cache.popitem(last=False)
         return value
 
-    def _frames(self, state: _State) -> dict[str, pd.DataFrame]:
-        return {key: snapshot.frame for key, snapshot in state.snapshots.items()}
+    def _frames(self, state: _State) -> PartitionedFrames:
+        return state.frames
 
     def _period(self, state: _State, datasets: Sequence[str]) -> ReportingPeriod:
         days = [state.snapshots[d].meta.as_of for d in datasets if d in state.snapshots]

@@ -9,11 +9,12 @@ whose team or cost centre is empty, because those are still the borough's work a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
 from dashboard.model import Scope, ScopeError
+from dashboard.partition import PartitionedFrames
 
 TEAM_LEVEL = "TEAM"
 
@@ -24,16 +25,24 @@ class ResolvedScope:
     team_ids: frozenset[int] | None  # None: every team (borough)
     cost_centres: frozenset[str] | None  # None: every cost centre (borough)
     label: str = "Borough"
+    # The frames the filters below are mostly given, with their rows grouped by scope key, so
+    # one scope's rows are taken by position rather than found by reading every row. Not part
+    # of the scope's identity.
+    partitions: PartitionedFrames | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_borough(self) -> bool:
         return self.scope.is_borough
 
+    def using(self, partitions: PartitionedFrames | None) -> ResolvedScope:
+        """The same scope, filtering the given frames by their row positions."""
+        return self if partitions is self.partitions else replace(self, partitions=partitions)
+
     def filter_teams(self, frame: pd.DataFrame, column: str = "team_id") -> pd.DataFrame:
         """Rows whose team is in scope (every row for the borough)."""
         if self.team_ids is None:
             return frame
-        return frame[frame[column].isin(list(self.team_ids)).fillna(False).astype(bool)]
+        return self._filter(frame, column, self.team_ids)
 
     def filter_cost_centres(
         self, frame: pd.DataFrame, column: str = "cost_centre_code"
@@ -41,7 +50,15 @@ class ResolvedScope:
         """Rows whose cost centre is in scope (every row for the borough)."""
         if self.cost_centres is None:
             return frame
-        return frame[frame[column].isin(list(self.cost_centres)).fillna(False).astype(bool)]
+        return self._filter(frame, column, self.cost_centres)
+
+    def _filter(self, frame: pd.DataFrame, column: str, keys: frozenset) -> pd.DataFrame:
+        if self.partitions is not None:
+            taken = self.partitions.rows(frame, column, keys)
+            if taken is not None:
+                return taken
+        # A frame derived from a snapshot (filtered, sorted): read every row.
+        return frame[frame[column].isin(list(keys)).fillna(False).astype(bool)]
 
 
 def borough_scope() -> ResolvedScope:

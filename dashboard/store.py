@@ -177,7 +177,17 @@ def encode_frame(frame: pd.DataFrame) -> bytes:
 
 
 def decode_frame(data: bytes) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(data), engine="pyarrow")
+    frame = pd.read_parquet(io.BytesIO(data), engine="pyarrow")
+    # Arrow-backed columns (strings) come back in chunks of 128Ki rows, and taking rows from a
+    # chunked column concatenates all its chunks first: one team's rows would cost the whole
+    # column. One chunk per column, once per decoded version (values and dtypes unchanged).
+    for column in frame.columns:
+        array, dtype = frame[column].array, frame[column].dtype
+        if hasattr(array, "__arrow_array__") and hasattr(dtype, "__from_arrow__"):
+            arrow = array.__arrow_array__()
+            if getattr(arrow, "num_chunks", 1) > 1:
+                frame[column] = dtype.__from_arrow__(arrow.combine_chunks())
+    return frame
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

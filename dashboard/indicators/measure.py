@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from dashboard.model import Thresholds
+from dashboard.partition import PartitionedFrames
 from dashboard.reporting import ReportingPeriod
 from dashboard.scopes import ResolvedScope
 
@@ -33,6 +34,13 @@ class MeasureInput:
     period: ReportingPeriod
     population: int = DEFAULT_POPULATION
     thresholds: Mapping[str, Thresholds | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Frames from the data layer carry their rows grouped by team and cost centre: the
+        # scope's filters take its rows by position, also for inputs built from these frames
+        # later (the team matrix's one per team), so per-scope work follows the scope's rows.
+        if isinstance(self.frames, PartitionedFrames):
+            object.__setattr__(self, "scope", self.scope.using(self.frames))
 
     def frame(self, dataset_id: str) -> pd.DataFrame:
         try:
