@@ -29,10 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dashboard.config import Settings  # noqa: E402
+from dashboard.demo_users import create_demo_users  # noqa: E402
 from dashboard.model import Scope  # noqa: E402
 from layouts import all_pages  # noqa: E402
+from tests.web_support import logged_in  # noqa: E402
 
 BASE_POPULATION = 60_000
+BENCH_USER = "admin"  # a demo account that sees the whole borough at every scale
 AS_OF = dt.date(2026, 11, 25)
 TILES_KEY = '..{"ind":["ALL"],"type":"tile"}.children...{"ind":["ALL"],"type":"tile"}.className..'
 DRILL_OUTPUTS = (
@@ -65,12 +68,17 @@ def prepare(scale: int, work: Path) -> Settings:
         started = time.perf_counter()
         refreshed_settings(f"sqlite:///{source}", store, AS_OF, population)
         print(f"# refreshed {scale}x in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return Settings(
+    settings = Settings(
         source_url=f"sqlite:///{source}",
         store_url=f"sqlite:///{store / 'store.sqlite'}",
         as_of=AS_OF,
         child_population=population,
+        demo=True,
     )
+    # Every request is made as a logged-in user, as a browser's would be: the demo accounts
+    # (recreated for this borough) include `admin`, who sees the borough at every scale.
+    create_demo_users(settings.store_url, settings.source_url, AS_OF)
+    return settings
 
 
 def tiles_request(tiles: tuple[str, ...], token: str, scope: str) -> dict[str, Any]:
@@ -142,7 +150,7 @@ class Scale:
             "team_rows": len(data.drilldown("overdue_steps", Scope.parse(team))),
         }
         self.app = create_app(settings)
-        self.client = self.app.server.test_client()
+        self.client = logged_in(self.app, BENCH_USER)
         self.client.get("/team")
         self.data = self.app.server.extensions["csc_dashboard"].data
         token = self.data.version_token()
@@ -161,7 +169,7 @@ class Scale:
         if case == "team tiles, cold":  # a fresh worker: loads snapshots, runs the measures
             from dashboard.web.app import create_app
 
-            fresh = create_app(self.settings).server.test_client()
+            fresh = logged_in(create_app(self.settings), BENCH_USER)
             return post(fresh, self.requests["team tiles"])[0], None
         started = time.perf_counter()
         for _ in range(100):
