@@ -348,6 +348,17 @@ payments = Table(
     _updated_on(),
     Index("ix_payments_cc_paid", "cost_centre_code", "paid_on"),
     Index("ix_payments_element", "service_element_id"),
+    # Covers queries/payments_fy.sql: SQLite reads only the year's PAID rows, from the index
+    # alone, in cost-centre order (through ix_payments_cc_paid it visited every payment ever
+    # paid, one table lookup each: 24x slower for 10x the rows).
+    Index(
+        "ix_payments_cc_status_period",
+        "cost_centre_code",
+        "status",
+        "period_start",
+        "paid_on",
+        "amount",
+    ),
 )
 
 SOURCE_TABLES: tuple[str, ...] = tuple(metadata.tables)

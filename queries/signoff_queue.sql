@@ -32,11 +32,15 @@ SELECT s.workflow_step_id,
        w.first_names AS worker_first_names,
        w.last_names AS worker_last_names,
        s.responsible_team_id AS team_id
+-- CROSS JOIN plus the join condition in WHERE is the same inner join; it makes SQLite read
+-- workflow_steps once in id order instead of once per step type through an index (29x
+-- slower for 10x the rows). PostgreSQL plans it as the plain join.
 FROM workflow_steps s
-JOIN workflow_step_types t ON t.workflow_step_type_id = s.workflow_step_type_id
+CROSS JOIN workflow_step_types t
 LEFT JOIN people p ON p.person_id = s.person_id
 LEFT JOIN workers w ON w.worker_id = s.assignee_id
-WHERE s.authorisation_requested_on <= :as_of
+WHERE t.workflow_step_type_id = s.workflow_step_type_id
+  AND s.authorisation_requested_on <= :as_of
   AND s.authorised_on IS NULL
   AND s.step_status <> 'CANCELLED'
 ORDER BY s.workflow_step_id
