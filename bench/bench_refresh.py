@@ -17,6 +17,9 @@ The store is on the same kind of database as the source. Not a test: nothing ass
     python bench/bench_refresh.py                        # 1x and 10x, SQLite and PostgreSQL
     python bench/bench_refresh.py --scales 1 10 100      # 100x takes a long while to generate
     python bench/bench_refresh.py --targets sqlite --scales 1
+
+Also times the history hook (`record_history`: every indicator for the borough, each team and
+each cost centre) and a team's first `values()` in a new data layer after loading a version.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import datetime as dt
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,7 +45,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dashboard.config import Settings  # noqa: E402
+from dashboard.data import DataLayer  # noqa: E402
 from dashboard.datasets import load_datasets  # noqa: E402
+from dashboard.history import record_history  # noqa: E402
+from dashboard.model import Scope  # noqa: E402
 from dashboard.refresher import refresh_datasets  # noqa: E402
 from dashboard.reporting import ReportingPeriod  # noqa: E402
 from dashboard.store import SnapshotStore, store_frames, store_snapshots, with_driver  # noqa: E402
@@ -49,6 +56,8 @@ from dashboard.store import SnapshotStore, store_frames, store_snapshots, with_d
 DEFAULT_POPULATION = 60_000
 AS_OF = dt.date(2026, 3, 31)
 WARM_READS = 200
+TEAM = 12  # "Locality 1 Child in Need and Protection Team 1" at every scale
+TEAM_ROUNDS = 7
 
 
 @dataclass
@@ -148,22 +157,37 @@ def measure(source_url: str, store_url: str, repeat: int) -> tuple[list[Row], fl
     all_at_once = time.perf_counter() - started
     if report.failed:
         raise SystemExit(f"failed: {report.failed}")
-    history_s = float("nan")
-    try:
-        from dashboard.history import record_history
-    except ModuleNotFoundError:
-        record_history = None
-    if record_history is not None:
-        started = time.perf_counter()
-        record_history(store, period)
-        history_s = time.perf_counter() - started
+    started = time.perf_counter()
+    record_history(store, period, settings)
+    history_s = time.perf_counter() - started
+    team_ms = first_team_values_ms(settings, store)
     store.dispose()
     raw_engine.dispose()
-    return results, all_at_once, history_s
+    return results, all_at_once, history_s, team_ms
+
+
+def first_team_values_ms(settings: Settings, store: SnapshotStore) -> float:
+    """Median ms of a team's first ``values()`` in a new data layer whose snapshots are loaded
+    (what a fresh worker pays for a team page beyond decoding the version). Team 12 is the same
+    team with the same rows at every scale (the first locality)."""
+    times = []
+    for _ in range(TEAM_ROUNDS):
+        data = DataLayer(settings, store)
+        data.has_snapshots()  # load the version (decode, group rows by scope): not timed
+        started = time.perf_counter()
+        data.values(Scope.team(TEAM))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
 
 
 def print_block(
-    target: str, scale: int, gen_s: float, rows: list[Row], all_s: float, hist_s: float
+    target: str,
+    scale: int,
+    gen_s: float,
+    rows: list[Row],
+    all_s: float,
+    hist_s: float,
+    team_ms: float,
 ):
     print(
         f"\n### {target}, {scale}x ({scale * DEFAULT_POPULATION:,} children; generated in {gen_s:.0f} s)\n"
@@ -185,9 +209,10 @@ def print_block(
         f"| {sum(r.warm_ms for r in rows):.1f} | {sum(r.parquet_kb for r in rows):,.0f} |"
     )
     print(
-        f"\nAll datasets in one `refresh_datasets` call: {all_s:.2f} s; history hook: {hist_s:.2f} s"
+        f"\nAll datasets in one `refresh_datasets` call: {all_s:.2f} s; history hook: {hist_s:.2f} s;"
+        f" first values(team {TEAM}) after loading a version: {team_ms:.0f} ms"
     )
-    return raw_total, refresh_total, all_s
+    return raw_total, refresh_total, all_s, hist_s, team_ms
 
 
 def main() -> None:
@@ -236,8 +261,8 @@ def main() -> None:
                 gen_s = generate(
                     source_url, scale * DEFAULT_POPULATION, f"sqlite:///{workdir / 'users.sqlite'}"
                 )
-                rows, all_s, hist_s = measure(source_url, store_url, args.repeat)
-                totals = print_block(target, scale, gen_s, rows, all_s, hist_s)
+                rows, all_s, hist_s, team_ms = measure(source_url, store_url, args.repeat)
+                totals = print_block(target, scale, gen_s, rows, all_s, hist_s, team_ms)
                 summary.append((target, scale, *totals))
                 sys.stdout.flush()
                 if target == "sqlite":
@@ -252,18 +277,17 @@ def main() -> None:
 
     print("\n### Scaling (sum over datasets; ratio against the 1x run of the same target)\n")
     print(
-        "| target | scale | raw s | refresh s | overhead × | one-call refresh s | refresh vs 1x |"
+        "| target | scale | raw s | refresh s | overhead × | one-call refresh s | refresh vs 1x "
+        "| history hook s | history vs 1x | first values(team) ms | team vs 1x |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    base = {
-        target: refresh
-        for target, scale, _raw, refresh, _all in summary
-        if scale == min(args.scales)
-    }
-    for target, scale, raw, refresh, all_s in summary:
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    base = {row[0]: row for row in summary if row[1] == min(args.scales)}
+    for target, scale, raw, refresh, all_s, hist_s, team_ms in summary:
+        _, _, _, base_refresh, _, base_hist, base_team = base[target]
         print(
             f"| {target} | {scale}x | {raw:.2f} | {refresh:.2f} | {refresh / raw:.2f} | {all_s:.2f} "
-            f"| {refresh / base[target]:.1f} |"
+            f"| {refresh / base_refresh:.1f} | {hist_s:.2f} | {hist_s / base_hist:.1f} "
+            f"| {team_ms:.0f} | {team_ms / base_team:.2f} |"
         )
 
 
