@@ -277,8 +277,9 @@ class User:
 
 async def freshness(
     url: str, source_url: str, account: Account, rounds: int, gap: float
-) -> list[float]:
-    """Seconds from a committed change in the source to /api/indicators showing it."""
+) -> list[tuple[float, float]]:
+    """(committed, shown): wall-clock times of a change committed in the source and of
+    /api/indicators first showing it."""
     engine = create_engine(source_url)
     results = []
     jar = aiohttp.CookieJar(unsafe=True)
@@ -315,10 +316,10 @@ async def freshness(
                     text("UPDATE workers SET fte = :fte WHERE worker_id = :id"),
                     {"fte": 0.5 if round_ % 2 == 0 else 1.0, "id": worker},
                 )
-            committed = time.monotonic()
+            committed = time.time()
             while await caseload() == before:
                 await asyncio.sleep(0.25)
-            results.append(time.monotonic() - committed)
+            results.append((committed, time.time()))
         with engine.begin() as conn:  # leave the source as it was
             conn.execute(text("UPDATE workers SET fte = 1 WHERE worker_id = :id"), {"id": worker})
     engine.dispose()
@@ -406,6 +407,10 @@ async def drive(
     return rec, fresh, steady_from, steady_from + args.duration
 
 
+def _wall(ts: str) -> float:
+    return dt.datetime.fromisoformat(ts).timestamp()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=1, help="times the default population")
@@ -481,6 +486,7 @@ def main() -> int:
                 r
                 for r in scheduler.records()
                 if r.get("msg", "").startswith("refresh dataset=")
+                and "status=ok" in r["msg"]
                 and any(f"dataset={d} " in r["msg"] for d in args.changing)
             ]
     finally:
@@ -499,9 +505,22 @@ def main() -> int:
         f"load average at the end {load} (2 shared cores; the load generator runs on them too)\n"
     )
     print("\n".join(report(rec, steady_from, steady_to, label)))
-    print(
-        f"\nFreshness (source commit -> /api/indicators), s: {', '.join(f'{f:.1f}' for f in fresh)}"
-    )
+    print("\nFreshness, seconds: commit in the source -> /api/indicators shows it, split into")
+    print("waiting for the next scheduled refresh, the refresh itself, and the web tier picking")
+    print("up the new snapshot (a browser sees it at its next poll, up to one poll later):\n")
+    print("| scale | commit -> API | wait for schedule | refresh | snapshot -> API |")
+    print("|---|---|---|---|---|")
+    for committed, shown in fresh:
+        run = next((r for r in refreshes if _wall(r["ts"]) > committed), None)
+        if run is None:
+            print(f"| {label} | {shown - committed:.1f} | ? | ? | ? |")
+            continue
+        duration = float(re.search(r"duration_s=([\d.]+)", run["msg"]).group(1))
+        landed = _wall(run["ts"])
+        print(
+            f"| {label} | {shown - committed:.1f} | {landed - duration - committed:.1f} "
+            f"| {duration:.2f} | {shown - landed:.1f} |"
+        )
     print(f"Errors: {len(rec.errors)}")
     for error in rec.errors[:20]:
         print(f"  {error}")
