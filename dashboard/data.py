@@ -43,7 +43,7 @@ from dashboard.indicators.rag import effective_thresholds
 from dashboard.model import Indicator, IndicatorValue, Scope, ScopeError, Tier
 from dashboard.partition import PartitionedFrames
 from dashboard.reporting import ReportingPeriod
-from dashboard.scopes import ResolvedScope, resolve
+from dashboard.scopes import Organisation, ResolvedScope, resolve
 from dashboard.store import Snapshot, SnapshotStore
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,10 @@ class DataLayer:
             return resolve(scope, pd.DataFrame(), set(codes.astype(str)))
         if "organisation" not in state.snapshots:
             raise ScopeError(f"cannot check {scope}: the organisation dataset has no snapshot yet")
-        return resolve(scope, state.snapshots["organisation"].frame, ())
+        frame = state.snapshots["organisation"].frame
+        # The tree's look-ups once per version, not a pass over the tree per scope.
+        tree = self._cached((state.token, "organisation"), lambda: Organisation.of(frame))
+        return resolve(scope, tree, ())
 
     # --- the catalogue and values ------------------------------------------------------------
 

@@ -8,7 +8,7 @@ whose team or cost centre is empty, because those are still the borough's work a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
@@ -70,39 +70,67 @@ def team_scope(org_id: int, name: str = "") -> ResolvedScope:
     return ResolvedScope(Scope.team(org_id), frozenset({int(org_id)}), frozenset(), name)
 
 
+@dataclass(frozen=True)
+class Organisation:
+    """The organisation tree as look-ups by org id. Built once per version by the data layer, so
+    resolving a scope costs its own teams rather than a pass over the whole tree (the history
+    resolves every team: a pass each grew with teams x teams)."""
+
+    names: Mapping[int, str]
+    levels: Mapping[int, str]
+    children: Mapping[int, tuple[int, ...]]
+
+    @classmethod
+    def of(cls, organisation: pd.DataFrame) -> Organisation:
+        ids = organisation["org_id"].astype(int)
+        children: dict[int, list[int]] = {}
+        for child, parent in zip(
+            organisation["org_id"], organisation["parent_org_id"], strict=True
+        ):
+            if pd.notna(parent):
+                children.setdefault(int(parent), []).append(int(child))
+        return cls(
+            names=dict(zip(ids, organisation["name"], strict=True)),
+            levels=dict(zip(ids, organisation["org_level"], strict=True)),
+            children={parent: tuple(kids) for parent, kids in children.items()},
+        )
+
+    def teams_below(self, org_id: int) -> frozenset[int]:
+        """TEAM nodes at or below ``org_id`` (any depth; cycles are cut)."""
+        found: set[int] = set()
+        seen: set[int] = set()
+        stack = [int(org_id)]
+        while stack:
+            node = stack.pop()
+            if node in seen:  # a cycle in messy data must not loop forever
+                continue
+            seen.add(node)
+            if self.levels.get(node) == TEAM_LEVEL:
+                found.add(node)
+            stack.extend(self.children.get(node, ()))
+        return frozenset(found)
+
+
 def teams_below(organisation: pd.DataFrame, org_id: int) -> frozenset[int]:
     """TEAM nodes at or below ``org_id`` in the organisation tree (any depth; cycles are cut)."""
-    children: dict[int, list[int]] = {}
-    for child, parent in zip(organisation["org_id"], organisation["parent_org_id"], strict=True):
-        if pd.notna(parent):
-            children.setdefault(int(parent), []).append(int(child))
-    levels = dict(zip(organisation["org_id"].astype(int), organisation["org_level"], strict=True))
-    found: set[int] = set()
-    seen: set[int] = set()
-    stack = [int(org_id)]
-    while stack:
-        node = stack.pop()
-        if node in seen:  # a cycle in messy data must not loop forever
-            continue
-        seen.add(node)
-        if levels.get(node) == TEAM_LEVEL:
-            found.add(node)
-        stack.extend(children.get(node, ()))
-    return frozenset(found)
+    return Organisation.of(organisation).teams_below(org_id)
 
 
-def resolve(scope: Scope, organisation: pd.DataFrame, cost_centres: Iterable[str]) -> ResolvedScope:
+def resolve(
+    scope: Scope, organisation: pd.DataFrame | Organisation, cost_centres: Iterable[str]
+) -> ResolvedScope:
     """The teams and cost centres a scope covers. Raises ``ScopeError`` for unknown ids."""
     if scope.is_borough:
         return borough_scope()
     if scope.kind == "cost_centre":
         code = scope.keys[0]
-        if code not in set(cost_centres):
+        known = cost_centres if isinstance(cost_centres, Set) else set(cost_centres)
+        if code not in known:
             raise ScopeError(f"unknown cost centre: {code!r} (scope {scope})")
         return ResolvedScope(scope, frozenset(), frozenset({code}), f"Cost centre {code}")
 
-    names = dict(zip(organisation["org_id"].astype(int), organisation["name"], strict=True))
-    levels = dict(zip(organisation["org_id"].astype(int), organisation["org_level"], strict=True))
+    tree = organisation if isinstance(organisation, Organisation) else Organisation.of(organisation)
+    names, levels = tree.names, tree.levels
     ids = [int(key) for key in scope.keys]
     for org_id in ids:
         if org_id not in names:
@@ -116,5 +144,5 @@ def resolve(scope: Scope, organisation: pd.DataFrame, cost_centres: Iterable[str
                 )
         label = ", ".join(str(names[i]) for i in ids)
         return ResolvedScope(scope, frozenset(ids), frozenset(), label)
-    team_ids = teams_below(organisation, ids[0])
+    team_ids = tree.teams_below(ids[0])
     return ResolvedScope(scope, team_ids, frozenset(), str(names[ids[0]]))

@@ -5,6 +5,8 @@ filters, for every scope of a refreshed demo borough."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from known_store import refreshed
@@ -12,10 +14,10 @@ from known_store import refreshed
 from dashboard.config import Settings
 from dashboard.data import DataLayer
 from dashboard.indicators.measure import DEFAULT_POPULATION, MeasureInput
-from dashboard.model import Scope
+from dashboard.model import Scope, ScopeError
 from dashboard.partition import PartitionedFrames, group_positions
 from dashboard.reporting import ReportingPeriod
-from dashboard.scopes import resolve, team_scope
+from dashboard.scopes import Organisation, resolve, team_scope
 from dashboard.store import SnapshotStore, decode_frame, encode_frame
 from tests.conftest import DEMO_AS_OF
 
@@ -98,6 +100,20 @@ def test_known_rows_by_position():
     assert centre.filter_cost_centres(frame)["item"].tolist() == ["r0", "r3", "r7", "r8"]
     assert centre.filter_teams(frame).empty  # a cost centre covers no team
     assert list(centre.filter_teams(frame).columns) == list(frame.columns)
+
+
+@pytest.mark.parametrize("text", [*SCOPES, "team:10", "service:1", "team:99", "cost_centre:Q"])
+def test_a_prepared_organisation_resolves_as_the_frame_does(text: str):
+    scope = Scope.parse(text)
+    tree = Organisation.of(ORGANISATION)
+    try:
+        expected = resolve(scope, ORGANISATION, CODES)
+    except ScopeError as error:
+        with pytest.raises(ScopeError, match=re.escape(str(error))):
+            resolve(scope, tree, frozenset(CODES))
+        return
+    found = resolve(scope, tree, frozenset(CODES))
+    assert (found, found.label) == (expected, expected.label)
 
 
 def test_group_positions_leave_out_empty_keys():
