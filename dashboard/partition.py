@@ -93,6 +93,8 @@ def group_positions(values: pd.Series) -> dict[Hashable, np.ndarray]:
     missing team or cost centre matches no scope but the borough."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     order = np.argsort(codes, kind="stable")  # grouped by code, ascending within a code
+    if len(order) < np.iinfo(np.int32).max:
+        order = order.astype(np.int32)  # half the memory; every worker holds these per version
     missing = int((codes < 0).sum())  # code -1 sorts first
     counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
     groups = np.split(order[missing:], np.cumsum(counts)[:-1]) if len(uniques) else []
