@@ -318,7 +318,7 @@ async def freshness(
                 )
             committed = time.time()
             while await caseload() == before:
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(1.0)  # a watcher, not a load: once a second
             results.append((committed, time.time()))
         with engine.begin() as conn:  # leave the source as it was
             conn.execute(text("UPDATE workers SET fte = 1 WHERE worker_id = :id"), {"id": worker})
