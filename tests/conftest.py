@@ -117,10 +117,13 @@ def small_demo_source_url(tmp_path_factory) -> str:
     return _build_demo(tmp_path_factory, "small_demo", 6_000)
 
 
-@pytest.fixture(autouse=True)
-def _no_test_touches_the_working_copy_data(monkeypatch, tmp_path_factory):
+@pytest.fixture(scope="session", autouse=True)
+def _no_test_touches_the_working_copy_data(tmp_path_factory):
     """Point the default source and store at a throwaway folder: a test that forgets to pass a
-    URL (or a subprocess it starts) must never write into the developer's ./data."""
+    URL (or a subprocess it starts) must never write into the developer's ./data. Session-wide
+    and set first, so a module's or a test's own settings override it."""
     folder = tmp_path_factory.mktemp("default-data")
-    monkeypatch.setenv("DASHBOARD_SOURCE_URL", f"sqlite:///{folder / 'demo.sqlite'}")
-    monkeypatch.setenv("DASHBOARD_STORE_URL", f"sqlite:///{folder / 'store.sqlite'}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DASHBOARD_SOURCE_URL", f"sqlite:///{folder / 'demo.sqlite'}")
+        patch.setenv("DASHBOARD_STORE_URL", f"sqlite:///{folder / 'store.sqlite'}")
+        yield

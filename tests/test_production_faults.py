@@ -87,7 +87,7 @@ def proxy() -> Iterator[FaultProxy]:
 
 
 def make_url_port() -> int:
-    from conftest import PG_ADMIN_URL
+    from tests.conftest import PG_ADMIN_URL
 
     return make_url(PG_ADMIN_URL).port or 5432
 
