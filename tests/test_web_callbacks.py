@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import pytest
@@ -117,10 +118,15 @@ def test_tiles_show_the_data_layers_values_and_rag(data, team, settings):
         )
 
 
-def test_a_tile_that_does_not_apply_says_so_without_failing_the_others(data, team, settings):
-    bodies, classes = callbacks.render_tiles(
-        data, team, ["overdue_steps", "elements_without_cost_centre"], settings.as_of
-    )
+def test_a_tile_that_does_not_apply_says_so_without_failing_the_others(
+    data, team, settings, caplog
+):
+    with caplog.at_level(logging.WARNING):
+        bodies, classes = callbacks.render_tiles(
+            data, team, ["overdue_steps", "elements_without_cost_centre"], settings.as_of
+        )
+    # Not measured is an answer, not a fault: no history look-up, nothing logged as an error.
+    assert [r.getMessage() for r in caplog.records] == []
     assert "tile--failed" not in classes[0]
     assert classes[1] == "tile tile--no_data"
     assert f"Not measured for {team}" in text_of(bodies[1])

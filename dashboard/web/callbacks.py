@@ -74,7 +74,8 @@ def render_tiles(
             value = _placeholder(data, indicator_id, scope, "no_data", f"Not measured for {scope}")
         elif value is None:
             value = _placeholder(data, indicator_id, scope, "failed", error)
-        history = _history(data, indicator_id, scope) if value.status != "failed" else None
+        measured = value.status != "failed" and indicator_id in applicable
+        history = _history(data, indicator_id, scope) if measured else None
         bodies.append(components.tile_body(value, history, as_of))
         classes.append(components.tile_class(value))
     return bodies, classes
