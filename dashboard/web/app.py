@@ -28,6 +28,7 @@ from dashboard.web.callbacks import register_callbacks
 from dashboard.web.components import data_grid
 from dashboard.web.login import register_login
 from dashboard.web.pages import register_pages
+from dashboard.web.render_cache import RenderCache, aggregate_outputs, install
 from dashboard.web.routes import register_routes
 from dashboard.web.session import callback_request_guard, csrf_token, guard, may_see_page
 from dashboard.web.signing_key import signing_key
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None, *, poll_seconds: float | None =
     app.server.after_request(_protective_headers)
     app.layout = lambda: shell(pages, _token(data), interval_ms, settings)
     register_callbacks(app, lambda: data.snapshot_as_of() or settings.reporting_date())
+    # Tiles, charts, history and the matrix: rendered once per scope and version per worker.
+    install(app, RenderCache(data.version_token), aggregate_outputs(app))
     register_routes(app.server)
     register_login(app.server)
     register_admin(app.server)

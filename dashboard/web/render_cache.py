@@ -1,0 +1,231 @@
+"""A per-worker cache of the render callbacks' responses, so a page view costs a look-up.
+
+When a new snapshot lands, every open page fires its render callbacks again (tiles, charts,
+daily history, the team matrix). Without this cache each of those requests builds the same
+components and figures again for every user who looks at the same scope: 700 users of a borough
+meant about 700 x 100-300 ms of CPU per new version (bench/RESULTS.md, Load). The response of a
+render callback depends only on
+
+- which callback and which of its outputs the page asked for (the request's ``output`` and
+  ``outputs``: the page's tile, chart or indicator ids),
+- the scope (the ``page-scope`` input), and
+- the store's version (the data; the browser's own ``data-version`` input is only the trigger),
+
+so the response bytes are kept per (callback, outputs, scope, store version) and served to every
+user of that scope until the version changes, or for at most ``ttl_s`` (tiles show how old their
+data is and when it went stale; that must not be frozen for longer than a minute).
+
+Access is checked on every request, hit or miss: the guard has already checked the session and
+the body's shape (``session.guard`` and ``callback_request_guard``), and here the scope is
+checked against the logged-in user (``scope_or_abort``: 400 or 403, and no data) before anything
+is served. Only callbacks whose responses hold aggregates are cached; lists of children are not
+(each user's view of child-level rows is audited, so it is never served from a shared cache).
+
+Concurrent requests for the same key wait for the one that is computing it (single flight), so a
+burst after a new version costs one render per key per worker. Only 200 answers are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import dash
+from flask import Response, request
+
+from dashboard.web.session import scope_or_abort
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL_S = 60.0
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # per worker
+SCOPE_INPUT = "page-scope"
+VERSION_INPUT = "data-version"
+# Pattern-matching component types whose render callbacks hold aggregates only (no child rows).
+AGGREGATE_TYPES = ("tile", "chart", "history", "matrix")
+EXTENSION_KEY = "csc_dashboard_render_cache"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    body: bytes
+    mimetype: str
+    stored: float  # time.monotonic()
+
+
+class _Flight:
+    """One computation in progress; other threads with the same key wait for it."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.entry: _Entry | None = None
+
+
+class RenderCache:
+    """Response bytes by key, bounded in bytes, with a time limit per entry."""
+
+    def __init__(
+        self,
+        version: Callable[[], str],
+        *,
+        ttl_s: float = DEFAULT_TTL_S,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.version = version
+        self.ttl_s = ttl_s
+        self.max_bytes = max_bytes
+        self.clock = clock
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._bytes = 0
+        self._flights: dict[Hashable, _Flight] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def serve(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The cached answer for ``key``, else ``compute()``'s (kept when it is a 200)."""
+        while True:
+            with self._lock:
+                entry = self._fresh(key)
+                if entry is not None:
+                    self.hits += 1
+                    return Response(entry.body, mimetype=entry.mimetype)
+                flight = self._flights.get(key)
+                if flight is None:
+                    flight = self._flights[key] = _Flight()
+                    mine = True
+                else:
+                    mine = False
+            if not mine:
+                flight.done.wait()
+                if flight.entry is not None:
+                    with self._lock:
+                        self.hits += 1
+                    return Response(flight.entry.body, mimetype=flight.entry.mimetype)
+                continue  # the computation failed or was refused: compute (or wait) again
+            try:
+                with self._lock:
+                    self.misses += 1
+                answer = compute()
+                flight.entry = self._keep(key, answer)
+                return answer
+            finally:
+                with self._lock:
+                    self._flights.pop(key, None)
+                flight.done.set()
+
+    def _fresh(self, key: Hashable) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if self.clock() - entry.stored > self.ttl_s:
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def _keep(self, key: Hashable, answer: Any) -> _Entry | None:
+        if not isinstance(answer, Response) or answer.status_code != 200:
+            return None
+        body = answer.get_data()
+        if len(body) > self.max_bytes // 8:
+            return None  # one huge answer must not push out everything else
+        entry = _Entry(body, answer.mimetype or "application/json", self.clock())
+        with self._lock:
+            self._drop(key)
+            self._entries[key] = entry
+            self._bytes += len(body)
+            while self._bytes > self.max_bytes and self._entries:
+                self._drop(next(iter(self._entries)))
+        return entry
+
+    def _drop(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry.body)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+def request_key(body: Any, version: str) -> tuple[Hashable, Any] | None:
+    """(key, requested scope) of a render request, or None if it is not one.
+
+    The key holds the callback, the outputs asked for, the scope and the store version; the
+    browser's ``data-version`` value is left out (it only triggers the render)."""
+    if not isinstance(body, dict):
+        return None
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list):
+        return None
+    ids = {item.get("id"): item for item in inputs if isinstance(item, dict)}
+    if set(ids) != {VERSION_INPUT, SCOPE_INPUT} or body.get("state"):
+        return None
+    scope = ids[SCOPE_INPUT].get("value")
+    outputs = json.dumps(body.get("outputs"), sort_keys=True, separators=(",", ":"))
+    return (body.get("output"), outputs, json.dumps(scope), version), scope
+
+
+def aggregate_outputs(app: dash.Dash, types: Iterable[str] = AGGREGATE_TYPES) -> list[str]:
+    """The ``output`` strings of the render callbacks (triggered by exactly the version and the
+    scope) all of whose outputs are components of ``types``."""
+    wanted = set(types)
+    found = []
+    for output, spec in app.callback_map.items():
+        inputs = {(i["id"], i["property"]) for i in spec.get("inputs", [])}
+        if inputs != {(VERSION_INPUT, "data"), (SCOPE_INPUT, "data")} or spec.get("state"):
+            continue
+        parts = output[2:-2].split("...") if output.startswith("..") else [output]
+        kinds = set()
+        for part in parts:
+            ident = part.rsplit(".", 1)[0]
+            kinds.add(json.loads(ident).get("type") if ident.startswith("{") else None)
+        if kinds <= wanted:
+            found.append(output)
+    return found
+
+
+def install(app: dash.Dash, cache: RenderCache, cached_outputs: Iterable[str]) -> None:
+    """Serve the callbacks whose ``output`` strings are in ``cached_outputs`` through ``cache``.
+
+    Wraps the view function of ``/_dash-update-component``, so Flask's ``before_request`` hooks
+    (the guard, the body check) still run first on every request."""
+    endpoint = app.config.routes_pathname_prefix + "_dash-update-component"
+    dispatch = app.server.view_functions[endpoint]
+    wanted = frozenset(cached_outputs)
+    missing = wanted - set(app.callback_map)
+    if missing:
+        raise ValueError(f"render cache: no such callback outputs: {sorted(missing)}")
+
+    def cached_dispatch(*args: Any, **kwargs: Any) -> Any:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or body.get("output") not in wanted:
+            return dispatch(*args, **kwargs)
+        try:
+            version = cache.version()
+        except Exception:  # the store is down: the callback itself says so on each tile
+            log.warning("render cache bypassed: version check failed", exc_info=True)
+            return dispatch(*args, **kwargs)
+        found = request_key(body, version)
+        if found is None:
+            return dispatch(*args, **kwargs)
+        key, scope = found
+        scope_or_abort(scope)  # this user, this scope: 400 / 403 before anything is served
+        return cache.serve(key, lambda: dispatch(*args, **kwargs))
+
+    app.server.view_functions[endpoint] = cached_dispatch
+    app.server.extensions[EXTENSION_KEY] = cache
+
+
+def of(server: Any) -> RenderCache:
+    """The render cache installed on ``server`` (tests and the benchmark read its counters)."""
+    return server.extensions[EXTENSION_KEY]

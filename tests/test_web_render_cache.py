@@ -1,0 +1,200 @@
+"""The render cache: one render per scope and store version per worker, never a scope the user
+may not see, never an old version, never a list of children."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import pytest
+from flask import Flask, Response
+from sqlalchemy.engine import make_url
+
+from dashboard.web import render_cache
+from dashboard.web.app import create_app
+from dashboard.web.render_cache import RenderCache, aggregate_outputs
+from layouts import all_pages
+from tests.topology import tiles_body
+from tests.web_support import copy_sqlite_source, demo_borough, logged_in, refresh
+
+TEAM_TILES = list(next(p for p in all_pages() if p.id == "team").tiles)
+
+
+@pytest.fixture(scope="module")
+def borough(small_demo_source_url, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("render-cache")
+    # A private copy of the source: one test changes a row and refreshes.
+    source = copy_sqlite_source(small_demo_source_url, folder / "source")
+    return demo_borough(source, folder / "store")
+
+
+@pytest.fixture
+def app(borough):
+    return create_app(borough.settings)  # a fresh worker per test: an empty cache
+
+
+def post(client, body):
+    return client.post("/_dash-update-component", json=body)
+
+
+def own_team(borough) -> str:
+    user = next(u for u in borough.users if u.username == borough.team_manager)
+    return "team:" + user.scope.split("team ")[1].split()[0].strip("(),")
+
+
+# ----------------------------------------------------------------------------- through the app
+
+
+def test_two_users_of_one_scope_get_one_render_and_the_same_bytes(app, borough):
+    scope = own_team(borough)
+    manager = logged_in(app, borough.team_manager)
+    director = logged_in(app, borough.director)
+    cache = render_cache.of(app.server)
+
+    first = post(manager, tiles_body(TEAM_TILES, "token-the-browser-had", scope))
+    second = post(director, tiles_body(TEAM_TILES, "another-browser-token", scope))
+
+    assert first.status_code == second.status_code == 200
+    assert (cache.misses, cache.hits) == (1, 1)
+    assert second.data == first.data
+    assert b"tile--" in first.data
+
+
+def test_a_cached_scope_is_still_refused_to_a_user_who_may_not_see_it(app, borough):
+    manager_team = own_team(borough)
+    other = next(
+        f"team:{int(t)}"
+        for t in app.server.extensions["csc_dashboard"].data.teams()["org_id"]
+        if f"team:{int(t)}" != manager_team
+    )
+    director = logged_in(app, borough.director)
+    assert post(director, tiles_body(TEAM_TILES, None, other)).status_code == 200
+
+    refused = post(logged_in(app, borough.team_manager), tiles_body(TEAM_TILES, None, other))
+
+    assert refused.status_code == 403
+    assert b"tile--" not in refused.data and b"Computed" not in refused.data
+    anonymous = post(app.server.test_client(), tiles_body(TEAM_TILES, None, other))
+    assert anonymous.status_code == 401
+    assert b"tile--" not in anonymous.data
+
+
+def test_a_new_snapshot_is_rendered_again_not_served_from_the_cache(app, borough):
+    """The tiles after a refresh are exactly what a worker with no cache renders."""
+    scope = own_team(borough)
+    director = logged_in(app, borough.director)
+    before = post(director, tiles_body(TEAM_TILES, None, scope))
+    # Every open step of the team falls due long ago: its overdue tile changes.
+    path = make_url(borough.settings.source_url).database
+    with sqlite3.connect(path) as conn:
+        changed = conn.execute(
+            "UPDATE workflow_steps SET due_date = '2026-01-05' WHERE responsible_team_id = ? "
+            "AND step_status IN ('INCOMING', 'STARTED', 'REOPENED')",
+            (int(scope.split(":")[1]),),
+        ).rowcount
+    assert changed > 0
+    refresh(borough.settings)
+
+    after = post(director, tiles_body(TEAM_TILES, None, scope))
+    uncached = post(
+        logged_in(create_app(borough.settings), borough.director),
+        tiles_body(TEAM_TILES, None, scope),
+    )
+
+    assert after.status_code == 200
+    assert after.data != before.data
+    assert after.data == uncached.data
+
+
+def test_only_aggregate_render_callbacks_are_cached(app):
+    outputs = aggregate_outputs(app)
+    kinds = sorted(o.split('"type":"')[1].split('"')[0] for o in outputs)
+    assert kinds == ["chart", "history", "matrix", "tile"]
+    # Lists of children (inline lists, drill-downs, the family) are audited per user: never cached.
+    assert not [o for o in outputs if "list" in o or "drill" in o or "family" in o]
+
+
+# ----------------------------------------------------------------------------- the cache itself
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def context():
+    with Flask(__name__).app_context():
+        yield
+
+
+def answer(body: bytes, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="application/json")
+
+
+def test_entries_expire_after_their_time_limit(context):
+    clock = Clock()
+    cache = RenderCache(lambda: "v1", ttl_s=60, clock=clock)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return answer(b"%d" % len(calls))
+
+    assert cache.serve("k", compute).get_data() == b"1"
+    clock.now = 59
+    assert cache.serve("k", compute).get_data() == b"1"
+    clock.now = 121
+    assert cache.serve("k", compute).get_data() == b"2"
+    assert len(calls) == 2
+
+
+def test_refusals_and_errors_are_never_kept(context):
+    cache = RenderCache(lambda: "v1")
+    statuses = iter([403, 500, 200, 200])
+    for expected in (403, 500, 200, 200):
+        got = cache.serve("k", lambda: answer(b"x", next(statuses)))
+        assert got.status_code == expected
+    assert (cache.misses, cache.hits) == (3, 1)
+
+
+def test_the_cache_holds_no_more_than_its_byte_budget(context):
+    cache = RenderCache(lambda: "v1", max_bytes=8_000)
+    for key in range(10):
+        cache.serve(key, lambda: answer(b"x" * 900))
+    assert cache._bytes <= 8_000
+    assert cache.serve(9, lambda: answer(b"new")).get_data() == b"x" * 900  # newest kept
+    assert cache.serve(0, lambda: answer(b"new")).get_data() == b"new"  # oldest evicted
+
+
+def test_concurrent_requests_for_one_key_render_once(context):
+    cache = RenderCache(lambda: "v1")
+    started = threading.Event()
+    calls = []
+
+    def slow():
+        calls.append(1)
+        started.set()
+        time.sleep(0.3)
+        return answer(b"rendered")
+
+    app = Flask(__name__)
+    results = []
+
+    def request_it():
+        with app.app_context():
+            results.append(cache.serve("k", slow).get_data())
+
+    threads = [threading.Thread(target=request_it) for _ in range(8)]
+    threads[0].start()
+    started.wait(5)
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert calls == [1]
+    assert results == [b"rendered"] * 8
