@@ -45,6 +45,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    literal,
     select,
     text,
 )
@@ -142,6 +143,16 @@ class DatasetStatus:
     dataset_id: str
     last_good: SnapshotMeta | None
     last_attempt: SnapshotMeta
+
+
+@dataclass(frozen=True)
+class StoreVersions:
+    """What :meth:`SnapshotStore.versions` reads: the version token, each dataset's last good
+    snapshot as (version, computed_at), and when history was last written."""
+
+    token: str  # equal to version_token() at the same moment
+    snapshots: dict[str, tuple[int, dt.datetime]]
+    history: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -536,6 +547,50 @@ class SnapshotStore:
                 )
             ).one()
         return "|".join("" if value is None else str(value) for value in row)
+
+    def versions(self) -> StoreVersions:
+        """The version token with every dataset's last good version and the history stamp, in one
+        small query (metadata only), so a reader can tell which datasets changed."""
+        self._ready()
+        s = store_snapshots
+        stamps = select(
+            select(func.max(s.c.snapshot_id)).scalar_subquery().label("last_id"),
+            select(func.max(s.c.computed_at)).scalar_subquery().label("last_computed"),
+            select(func.max(store_history.c.recorded_at)).scalar_subquery().label("recorded"),
+        ).subquery()
+        last_good = (
+            select(s.c.dataset_id, func.max(s.c.version).label("v"))
+            .where(s.c.status == STATUS_OK)
+            .group_by(s.c.dataset_id)
+            .subquery()
+        )
+        good = (
+            select(s.c.dataset_id, s.c.version, s.c.computed_at)
+            .join(
+                last_good,
+                (s.c.dataset_id == last_good.c.dataset_id) & (s.c.version == last_good.c.v),
+            )
+            .subquery()
+        )
+        # One row per dataset with a good snapshot, the stamps repeated; one row of stamps alone
+        # for an empty store (the outer join keeps it).
+        query = select(stamps, good).select_from(stamps.outerjoin(good, literal(True)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        first = rows[0]
+        token = "|".join(
+            "" if value is None else str(value)
+            for value in (first.last_id, first.last_computed, first.recorded)
+        )
+        return StoreVersions(
+            token=token,
+            snapshots={
+                row.dataset_id: (row.version, _utc(row.computed_at))
+                for row in rows
+                if row.dataset_id is not None
+            },
+            history=None if first.recorded is None else _utc(first.recorded),
+        )
 
     # --- history -------------------------------------------------------------------------------
 
