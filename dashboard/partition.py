@@ -4,8 +4,9 @@ taken by position instead of found by scanning the whole frame.
 A boolean filter (``frame[frame["team_id"].isin(teams)]``) reads every row. The daily history and
 the team matrix filter every frame once per team and per cost centre, and the number of teams
 grows with the borough, so that work grew with teams x rows: quadratically with the data.
-:class:`PartitionedFrames` groups a frame's row positions by a scope column once per version (the
-data layer does it when it loads a version), and a scope's rows are then
+:class:`PartitionedFrames` groups a frame's row positions by a scope column once per version of
+its dataset (the data layer does it when it loads a new version; the other datasets' frames keep
+theirs), and a scope's rows are then
 ``frame.take(positions)``: work in proportion to the rows in scope, in the frame's own order, with
 the frame's own index and dtypes, exactly what the boolean filter returns.
 """
@@ -28,13 +29,25 @@ class PartitionedFrames(Mapping[str, pd.DataFrame]):
     other rows, so :meth:`rows` returns ``None`` for it and the caller filters it plainly. The
     frames are held for as long as this object lives, so their ``id`` cannot be reused by another
     frame meanwhile.
+
+    ``previous``, the last version's frames: the row positions of every frame object both hold
+    (a dataset without a new version keeps its very frame) carry over instead of being grouped
+    again, so a new version of one dataset costs that dataset's rows, not every dataset's.
     """
 
-    def __init__(self, frames: Mapping[str, pd.DataFrame]) -> None:
+    def __init__(
+        self, frames: Mapping[str, pd.DataFrame], previous: PartitionedFrames | None = None
+    ) -> None:
         self._frames = dict(frames)
         self._ids = {id(frame) for frame in self._frames.values()}
         self._positions: dict[tuple[int, str], Positions] = {}
         self._lock = threading.Lock()
+        if previous is not None:
+            # Both objects hold their frames alive here, so an id found in both is one object.
+            with previous._lock:
+                self._positions = {
+                    key: found for key, found in previous._positions.items() if key[0] in self._ids
+                }
 
     def __getitem__(self, dataset_id: str) -> pd.DataFrame:
         return self._frames[dataset_id]
