@@ -1,9 +1,11 @@
 """The data layer: the ONE door to data for pages, callbacks, exports and the JSON API.
 
 Everything here reads the snapshot store (never the source: no SQL runs on a page view), filters
-to a scope, and runs the indicator measures. Results are cached inside the instance per (store
-version token, scope), so a page view costs a version check and dictionary look-ups; the cache is
-bounded and there is no module-level state (each gunicorn worker has its own DataLayer).
+to a scope, and runs the indicator measures. Results are cached inside the instance per scope and
+per version of the datasets each result reads, so a page view costs a version check and dictionary
+look-ups, and a new snapshot of one dataset recomputes only what reads that dataset (the scheduler
+refreshes some datasets every few minutes). The cache is bounded and there is no module-level
+state (each gunicorn worker has its own DataLayer).
 
 Access control will wrap this class: every public method that returns data takes an explicit
 ``Scope`` so a user's scope can be checked or narrowed in one place.
@@ -17,8 +19,8 @@ import datetime as dt
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -44,17 +46,21 @@ from dashboard.model import Indicator, IndicatorValue, Scope, ScopeError, Tier
 from dashboard.partition import PartitionedFrames
 from dashboard.reporting import ReportingPeriod
 from dashboard.scopes import Organisation, ResolvedScope, resolve
-from dashboard.store import Snapshot, SnapshotStore
+from dashboard.store import Snapshot, SnapshotStore, StoreVersions
 
 log = logging.getLogger(__name__)
 
 CACHE_ENTRIES = 1024
+HISTORY = "<history>"  # the daily history's write stamp, beside the datasets a result reads
 DEFAULT_REFRESH = dt.timedelta(hours=1)  # for a dataset whose file is gone or broken
 T = TypeVar("T")
 
 
 class NotApplicable(ScopeError):
     """An indicator or chart asked for a scope it does not apply to."""
+
+
+Inputs = tuple[tuple[str, Hashable], ...]  # (dataset id or HISTORY, its version), sorted
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,17 @@ class _State:
     snapshots: dict[str, Snapshot]
     status: dict[str, Any]  # dataset id -> store.DatasetStatus
     frames: PartitionedFrames  # the snapshots' frames, rows grouped by team and cost centre
+    # Each dataset's snapshot identity (version, computed_at), as the store's frame cache keys
+    # it, and HISTORY's last write: what a cached result's key says it was computed from.
+    versions: dict[str, Hashable]
+
+    def inputs(self, names: Iterable[str]) -> Inputs:
+        """The versions of ``names`` (None: no snapshot), the last part of every cache key."""
+        return tuple((name, self.versions.get(name)) for name in sorted(set(names)))
+
+    def holds(self, inputs: Inputs) -> bool:
+        """Are these still the versions of these inputs? (If not, the result is superseded.)"""
+        return all(self.versions.get(name) == version for name, version in inputs)
 
 
 class DataLayer:
@@ -90,10 +107,25 @@ class DataLayer:
                 for d in definition.indicator.datasets
             }
         )
+        # Every team-tier headline: the built-ins' TEAM plus team-tier declared indicators.
+        self._matrix_columns = [
+            d
+            for d in self._definitions.values()
+            if d.indicator.tier == "team" and not (d.quality or d.chart)
+        ]
+        # The datasets each measure reads (tests/test_data_incremental.py checks each reads no
+        # other): its declared ones; the matrix also reads every column's and the team list.
+        self._reads = {key: set(d.indicator.datasets) for key, d in self._definitions.items()}
+        if "team_matrix" in self._reads:
+            self._reads["team_matrix"] |= {"organisation"}.union(
+                *(d.indicator.datasets for d in self._matrix_columns)
+            )
         self._population = settings.child_population or DEFAULT_POPULATION
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the cache and the current state
+        self._loading = threading.Lock()  # one thread loads a new version; the others wait for it
         self._state: _State | None = None
-        self._cache: OrderedDict[Hashable, Any] = OrderedDict()
+        # Keys end with the Inputs they were computed from; a new state evicts superseded ones.
+        self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
     # --- versions and snapshots ------------------------------------------------------------
 
@@ -102,22 +134,47 @@ class DataLayer:
         return self.store.version_token()
 
     def _current(self) -> _State:
-        token = self.store.version_token()
-        with self._lock:
-            if self._state is not None and self._state.token == token:
-                return self._state
+        token = self.store.version_token()  # one small query per call, no pandas
+        state = self._state
+        if state is not None and state.token == token:
+            return state
+        with self._loading:
+            state = self._state
+            if state is not None and state.token == token:
+                return state  # another thread loaded it meanwhile
+            state = self._load(self.store.versions(), state)
+            with self._lock:
+                self._state = state
+                for key in [k for k in self._cache if not state.holds(k[-1])]:
+                    del self._cache[key]  # computed from a version that is gone
+        return state
+
+    def _load(self, versions: StoreVersions, previous: _State | None) -> _State:
+        """The state for ``versions``, reusing ``previous``'s snapshots and row positions of every
+        dataset without a new version (only a new version is read, decoded and partitioned)."""
+        if previous is not None and previous.token == versions.token:
+            return previous
+        kept = previous.snapshots if previous is not None else {}
         snapshots = {}
         for dataset_id in self._dataset_ids:
+            if dataset_id not in versions.snapshots:
+                continue  # never had a good snapshot
+            old = kept.get(dataset_id)
+            if old is not None and _identity(old) == versions.snapshots[dataset_id]:
+                snapshots[dataset_id] = old
+                continue
             snapshot = self.store.latest(dataset_id)
             if snapshot is not None:
                 snapshots[dataset_id] = snapshot
-        frames = PartitionedFrames({key: s.frame for key, s in snapshots.items()})
-        frames.partition(SCOPE_COLUMNS)  # O(rows) once per version, like decoding the frames
-        state = _State(token, snapshots, dict(self.store.status()), frames)
-        with self._lock:
-            self._state = state
-            self._cache.clear()  # every entry was keyed by an older token
-        return state
+        frames = PartitionedFrames(
+            {key: s.frame for key, s in snapshots.items()},
+            previous.frames if previous is not None else None,
+        )
+        frames.partition(SCOPE_COLUMNS)  # O(rows) of the new versions only
+        # Versions as read with each frame (a newer one than ``versions`` says is its own).
+        identity: dict[str, Hashable] = {key: _identity(s) for key, s in snapshots.items()}
+        identity[HISTORY] = versions.history
+        return _State(versions.token, snapshots, dict(self.store.status()), frames, identity)
 
     def has_snapshots(self) -> bool:
         return bool(self._current().snapshots)
@@ -127,17 +184,27 @@ class DataLayer:
         days = [s.meta.as_of for s in self._current().snapshots.values()]
         return max(days) if days else None
 
-    def _cached(self, key: Hashable, build: Callable[[], T]) -> T:
+    def _cached(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
+        """The cached result for ``key`` (whose last part is its Inputs), built on a miss."""
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         value = build()
         with self._lock:
-            self._cache[key] = value
-            while len(self._cache) > CACHE_ENTRIES:
-                self._cache.popitem(last=False)
+            # A thread still on an older state must not put back what the new one evicted.
+            if self._state is None or self._state.holds(key[-1]):
+                self._cache[key] = value
+                while len(self._cache) > CACHE_ENTRIES:
+                    self._cache.popitem(last=False)
         return value
+
+    @staticmethod
+    def _scope_reads(scope: Scope) -> tuple[str, ...]:
+        """The dataset a scope is resolved against (its teams or cost centres)."""
+        if scope.is_borough:
+            return ()
+        return ("budgets",) if scope.kind == "cost_centre" else ("organisation",)
 
     def _frames(self, state: _State) -> PartitionedFrames:
         return state.frames
@@ -162,7 +229,8 @@ class DataLayer:
     def resolve(self, scope: Scope) -> ResolvedScope:
         """The team ids and cost centres a scope covers; ScopeError for unknown ids."""
         state = self._current()
-        return self._cached((state.token, "resolve", scope), lambda: self._resolve(state, scope))
+        key = ("resolve", scope, state.inputs(self._scope_reads(scope)))
+        return self._cached(key, lambda: self._resolve(state, scope))
 
     def _resolve(self, state: _State, scope: Scope) -> ResolvedScope:
         if scope.is_borough:
@@ -176,7 +244,8 @@ class DataLayer:
             raise ScopeError(f"cannot check {scope}: the organisation dataset has no snapshot yet")
         frame = state.snapshots["organisation"].frame
         # The tree's look-ups once per version, not a pass over the tree per scope.
-        tree = self._cached((state.token, "organisation"), lambda: Organisation.of(frame))
+        key = ("organisation", state.inputs(["organisation"]))
+        tree = self._cached(key, lambda: Organisation.of(frame))
         return resolve(scope, tree, ())
 
     # --- the catalogue and values ------------------------------------------------------------
@@ -237,7 +306,11 @@ class DataLayer:
                 log.exception("measure %s failed for %s", definition.id, resolved.scope)
                 return None, f"could not compute: {exc.__class__.__name__}: {exc}"
 
-        return self._cached((state.token, "measure", definition.id, resolved.scope), build)
+        return self._cached(self._measure_key(state, definition.id, resolved.scope), build)
+
+    def _measure_key(self, state: _State, indicator_id: str, scope: Scope) -> tuple[Any, ...]:
+        reads = self._reads[indicator_id].union(self._scope_reads(scope))
+        return ("measure", indicator_id, scope, state.inputs(reads))
 
     def _value(
         self, state: _State, definition: Definition, resolved: ResolvedScope
@@ -334,7 +407,9 @@ class DataLayer:
         def build() -> pd.DataFrame:
             return self._named(state, chart.build(self._input(state, resolved, chart.datasets)))
 
-        return self._cached((state.token, "chart", chart_id, scope), build).copy()
+        # _named reads the organisation (team names).
+        reads = {*chart.datasets, "organisation", *self._scope_reads(scope)}
+        return self._cached(("chart", chart_id, scope, state.inputs(reads)), build).copy()
 
     def team_matrix(self, scope: Scope) -> pd.DataFrame:
         """One row per team in scope; per team-tier indicator ``<id>`` (value) and ``<id>_rag``."""
@@ -346,24 +421,21 @@ class DataLayer:
         if any(d not in state.snapshots for d in definition.indicator.datasets):
             return pd.DataFrame()
         data = self._input(state, resolved, definition.indicator.datasets)
-        key = (state.token, "matrix", scope)
+        reads = self._reads["team_matrix"].union(self._scope_reads(scope))
+        key = ("matrix", scope, state.inputs(reads))
         return self._cached(key, lambda: self._matrix_frame(state, data)).copy()
 
     def _matrix_frame(self, state: _State, data: MeasureInput) -> pd.DataFrame:
         def cached(definition: Definition, team: MeasureInput) -> Measurement:
             if any(d not in state.snapshots for d in definition.indicator.datasets):
                 return Measurement(None)  # e.g. a newly declared indicator not yet refreshed
-            key = (state.token, "measure", definition.id, team.scope.scope)
+            # The team page's own period, so the cell and the tile are one cached result.
+            team = replace(team, period=self._period(state, definition.indicator.datasets))
+            key = self._measure_key(state, definition.id, team.scope.scope)
             found = self._cached(key, lambda: (definition.measure(team), None))[0]
             return found if found is not None else definition.measure(team)
 
-        # Every team-tier headline: the built-ins' TEAM plus team-tier declared indicators.
-        columns = [
-            d
-            for d in self._definitions.values()
-            if d.indicator.tier == "team" and not (d.quality or d.chart)
-        ]
-        return team_matrix_frame(data, cached, columns)
+        return team_matrix_frame(data, cached, self._matrix_columns)
 
     def history(self, indicator_id: str, scope: Scope) -> pd.DataFrame:
         """Daily history [day, value, numerator, denominator] recorded by the refresher.
@@ -374,11 +446,10 @@ class DataLayer:
         definition = self.definition(indicator_id)
         if not definition.applies_to(scope):
             raise NotApplicable(f"{indicator_id} does not apply to scope {scope}")
-        # The version token changes when history is written, so a cached copy is never stale.
-        token = self._current().token
-        return self._cached(
-            (token, "history", indicator_id, scope), lambda: self._history(definition, scope)
-        ).copy()
+        # Keyed by the history's last write, so a cached copy is never stale.
+        state = self._current()
+        key = ("history", indicator_id, scope, state.inputs([HISTORY, *self._scope_reads(scope)]))
+        return self._cached(key, lambda: self._history(definition, scope)).copy()
 
     def _history(self, definition: Definition, scope: Scope) -> pd.DataFrame:
         indicator_id = definition.id
@@ -590,6 +661,11 @@ class DataLayer:
             frame["team_id"].map(lambda t: names.get(int(t)) if pd.notna(t) else None),
         )
         return frame
+
+
+def _identity(snapshot: Snapshot) -> tuple[int, dt.datetime]:
+    """A snapshot's version as the store's frame cache tells versions apart."""
+    return snapshot.meta.version, snapshot.meta.computed_at
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
