@@ -15,7 +15,7 @@ write nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
@@ -51,11 +51,14 @@ class ScopedData:
         *,
         audit: AuditLog,
         route: str,
+        version: Callable[[], str] | None = None,
     ) -> None:
         self.data = data
         self.access = access
         self.audit = audit
         self.route = route
+        # Where the store's version is read: the web app passes one read per request.
+        self._version = version or data.version_token
 
     # --- access ----------------------------------------------------------------------------
 
@@ -82,7 +85,7 @@ class ScopedData:
     # --- pass-through: no data of any scope ------------------------------------------------------
 
     def version_token(self) -> str:
-        return self.data.version_token()
+        return self._version()
 
     def snapshot_as_of(self) -> Any:
         return self.data.snapshot_as_of()

@@ -88,10 +88,13 @@ class Accounts:
         None if nothing or the account is disabled. Uncached: see ``identity`` for requests."""
         return load_access(self.store, self.users, username, as_of=self.settings.reporting_date())
 
-    def identity(self, username: str) -> tuple[User | None, Access | None]:
+    def identity(
+        self, username: str, token: str | None = None
+    ) -> tuple[User | None, Access | None]:
         """The user's account (None: no account, e.g. single sign-on) and access, as of at most
-        ``IDENTITY_SECONDS`` ago and the current snapshots."""
-        token = self.store.version_token()
+        ``IDENTITY_SECONDS`` ago and the current snapshots (``token``: the store's version token,
+        if the caller has just read it)."""
+        token = self.store.version_token() if token is None else token
         now = time.monotonic()
         with self._lock:
             hit = self._identities.get(username)

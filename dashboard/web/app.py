@@ -30,7 +30,13 @@ from dashboard.web.login import register_login
 from dashboard.web.pages import register_pages
 from dashboard.web.render_cache import RenderCache, aggregate_outputs, install
 from dashboard.web.routes import register_routes
-from dashboard.web.session import callback_request_guard, csrf_token, guard, may_see_page
+from dashboard.web.session import (
+    callback_request_guard,
+    csrf_token,
+    guard,
+    may_see_page,
+    request_version,
+)
 from dashboard.web.signing_key import signing_key
 from layouts import Page
 
@@ -84,7 +90,7 @@ def create_app(settings: Settings | None = None, *, poll_seconds: float | None =
     app.layout = lambda: shell(pages, _token(data), interval_ms, settings)
     register_callbacks(app, lambda: data.snapshot_as_of() or settings.reporting_date())
     # Tiles, charts, history and the matrix: rendered once per scope and version per worker.
-    install(app, RenderCache(data.version_token), aggregate_outputs(app))
+    install(app, RenderCache(request_version), aggregate_outputs(app))
     register_routes(app.server)
     register_login(app.server)
     register_admin(app.server)
@@ -219,7 +225,9 @@ def drilldown_panel() -> dbc.Modal:
                         "of their whole family.",
                         className="text-muted small",
                     ),
-                    data_grid("drill-grid", "Rows the number counts", "50vh", selectable=True),
+                    data_grid(
+                        "drill-grid", "Rows the number counts", "50vh", selectable=True, blocks=True
+                    ),
                     html.Section(
                         [
                             html.H2(id="family-title", className="h5 mt-3"),

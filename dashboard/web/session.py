@@ -102,7 +102,7 @@ def _admit(ctx: context.WebContext, endpoint: str) -> Response | None:
     username = _identify(ctx)
     if username is None:
         return _unauthenticated(endpoint)
-    user, access = ctx.accounts.identity(username)
+    user, access = ctx.accounts.identity(username, request_version())
     if ctx.settings.auth_mode == "embedded" and (user is None or user.disabled):
         cookie.clear()  # the account was removed or disabled since login
         return _unauthenticated(endpoint)
@@ -344,7 +344,17 @@ def scoped_data(label: str | None = None) -> ScopedData:
     what part of the route shows the rows (e.g. ``drill-down``)."""
     ctx = context.current()
     route = request.path + (f" ({label})" if label else "")
-    return ScopedData(ctx.data, current_access(), audit=ctx.accounts.audit, route=route)
+    return ScopedData(
+        ctx.data, current_access(), audit=ctx.accounts.audit, route=route, version=request_version
+    )
+
+
+def request_version() -> str:
+    """The store's version token, read once per request: the guard (whose cached identity
+    follows the snapshots), the version poll and the render cache share one small query."""
+    if "version_token" not in g:
+        g.version_token = context.current().data.version_token()
+    return g.version_token
 
 
 def error_response(status: int, message: str) -> Response:
