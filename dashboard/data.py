@@ -407,9 +407,12 @@ class DataLayer:
         def build() -> pd.DataFrame:
             return self._named(state, chart.build(self._input(state, resolved, chart.datasets)))
 
+        return self._cached(self._chart_key(state, chart_id, scope), build).copy()
+
+    def _chart_key(self, state: _State, chart_id: str, scope: Scope) -> tuple[Any, ...]:
         # _named reads the organisation (team names).
-        reads = {*chart.datasets, "organisation", *self._scope_reads(scope)}
-        return self._cached(("chart", chart_id, scope, state.inputs(reads)), build).copy()
+        reads = {*CHARTS[chart_id].datasets, "organisation", *self._scope_reads(scope)}
+        return ("chart", chart_id, scope, state.inputs(reads))
 
     def team_matrix(self, scope: Scope) -> pd.DataFrame:
         """One row per team in scope; per team-tier indicator ``<id>`` (value) and ``<id>_rag``."""

@@ -1,0 +1,347 @@
+"""A new snapshot of one dataset recomputes only what reads that dataset.
+
+The data layer keys each cached result by the versions of the datasets it reads, so these tests
+check (1) that every measure and chart reads no dataset outside its key, (2) that after refreshing
+one dataset the others' results are served from the cache and the changed ones show the new rows,
+(3) that unchanged frames keep their row positions, and (4) that superseded entries are evicted
+while status and staleness still follow the latest attempts. Real SQLite stores over the small
+demo borough, refreshed by the real refresher (with the daily history hook).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy.engine import make_url
+
+from dashboard.config import Settings
+from dashboard.data import HISTORY, DataLayer, NotApplicable
+from dashboard.datasets import SCOPE_COLUMNS
+from dashboard.indicators.catalogue import team_matrix_frame
+from dashboard.indicators.charts import CHARTS
+from dashboard.indicators.measure import MeasureInput
+from dashboard.model import Scope
+from dashboard.store import HistoryRow, SnapshotStore
+from tests.web_support import AS_OF, copy_sqlite_source, refresh, refreshed_settings
+
+# --- the guard: what each measure and chart reads is within its cache key ----------------------
+
+
+class Reads(Mapping[str, pd.DataFrame]):
+    """Frames by dataset id that remember which ids were asked for (iterating asks for all)."""
+
+    def __init__(self, frames: Mapping[str, pd.DataFrame]) -> None:
+        self.frames = frames
+        self.read: set[str] = set()
+
+    def __getitem__(self, dataset_id: str) -> pd.DataFrame:
+        self.read.add(dataset_id)
+        return self.frames[dataset_id]
+
+    def __iter__(self) -> Iterator[str]:
+        self.read.update(self.frames)
+        return iter(self.frames)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+@pytest.fixture(scope="module")
+def settings(small_demo_source_url: str, tmp_path_factory) -> Settings:
+    return refreshed_settings(small_demo_source_url, tmp_path_factory.mktemp("incremental"))
+
+
+@pytest.fixture(scope="module")
+def layer(settings: Settings) -> DataLayer:
+    return DataLayer(settings)
+
+
+def guard_scopes(data: DataLayer) -> list[Scope]:
+    teams = data.teams()
+    service = int(teams["service_id"].dropna().iloc[0])
+    first, last = int(teams["org_id"].iloc[0]), int(teams["org_id"].iloc[-1])
+    code = str(data.cost_centres()["cost_centre_code"].iloc[0])
+    return [
+        Scope.borough(),
+        Scope.team(first),
+        Scope.parse(f"service:{service}"),
+        Scope.parse(f"teams:{first},{last}"),
+        Scope.cost_centre(code),
+    ]
+
+
+def key_datasets(key: tuple) -> set[str]:
+    return {name for name, _version in key[-1]}
+
+
+def reading(data: DataLayer, scope: Scope, datasets) -> tuple[MeasureInput, Reads]:
+    state = data._current()
+    frames = Reads(state.frames)
+    given = MeasureInput(
+        frames, data.resolve(scope), data._period(state, datasets), data._population
+    )
+    return replace(given, thresholds=data._thresholds), frames
+
+
+def test_every_measure_reads_only_the_datasets_in_its_key(layer: DataLayer):
+    state = layer._current()
+    checked = 0
+    for scope in guard_scopes(layer):
+        for indicator_id in layer.applicable(scope):
+            definition = layer.definition(indicator_id)
+            data, frames = reading(layer, scope, definition.indicator.datasets)
+            if indicator_id == "team_matrix":
+                # As the layer builds it: every team-tier column, measured team by team.
+                team_matrix_frame(data, lambda d, team: d.measure(team), layer._matrix_columns)
+            else:
+                definition.measure(data)
+            allowed = key_datasets(layer._measure_key(state, indicator_id, scope))
+            assert frames.read, (indicator_id, scope)
+            assert frames.read <= allowed, (indicator_id, str(scope), frames.read - allowed)
+            checked += 1
+    assert checked > 40
+
+
+def test_every_chart_reads_only_the_datasets_in_its_key(layer: DataLayer):
+    state = layer._current()
+    checked = 0
+    for scope in guard_scopes(layer):
+        for chart_id, chart in CHARTS.items():
+            try:
+                layer.chart(chart_id, scope)
+            except NotApplicable:
+                continue
+            data, frames = reading(layer, scope, chart.datasets)
+            chart.build(data)
+            allowed = key_datasets(layer._chart_key(state, chart_id, scope))
+            assert frames.read <= allowed, (chart_id, str(scope), frames.read - allowed)
+            checked += 1
+    assert checked >= len(CHARTS)
+
+
+# --- one dataset's new version ----------------------------------------------------------------
+
+
+def page_scopes(data: DataLayer) -> list[Scope]:
+    return guard_scopes(data)
+
+
+def view_everything(data: DataLayer) -> None:
+    """What the pages ask for: every scope's values, the borough's matrix, every chart."""
+    for scope in page_scopes(data):
+        data.values(scope)
+        for chart_id in CHARTS:
+            try:
+                data.chart(chart_id, scope)
+            except NotApplicable:
+                continue
+    data.team_matrix(Scope.borough())
+
+
+def entries(data: DataLayer, kind: str) -> dict[tuple, object]:
+    """The cached results of one kind, by key without its inputs."""
+    return {key[:-1]: value for key, value in data._cache.items() if key[0] == kind}
+
+
+def reads_workforce(data: DataLayer, key: tuple) -> bool:
+    if key[0] == "measure":
+        return "workforce" in data._reads[key[1]]
+    if key[0] == "chart":
+        return "workforce" in CHARTS[key[1]].datasets
+    return key[0] == "matrix"
+
+
+def halve_an_fte(source_url: str, data: DataLayer) -> int:
+    """Halve the FTE of a case-holding worker in the source; return the worker's team."""
+    workforce = data._current().snapshots["workforce"].frame
+    holding = workforce[(workforce["allocations"] > 0) & (workforce["fte"] > 0)]
+    worker = holding.iloc[0]
+    with sqlite3.connect(make_url(source_url).database) as conn:
+        conn.execute(
+            "UPDATE workers SET fte = fte / 2 WHERE worker_id = ?", (int(worker["worker_id"]),)
+        )
+    return int(worker["team_id"])
+
+
+@pytest.fixture
+def private(small_demo_source_url: str, tmp_path: Path) -> Settings:
+    """A refreshed store over a private copy of the small demo borough (rows may change)."""
+    source = copy_sqlite_source(small_demo_source_url, tmp_path / "source")
+    return refreshed_settings(source, tmp_path / "store")
+
+
+def test_a_new_workforce_version_recomputes_only_what_reads_workforce(private: Settings):
+    data = DataLayer(private)
+    view_everything(data)
+    kinds = ("measure", "chart", "matrix", "resolve", "organisation")
+    before = {kind: entries(data, kind) for kind in kinds}
+    team = halve_an_fte(private.source_url, data)
+    caseload = data.value("average_caseload", Scope.team(team)).value
+
+    refresh(private, ["workforce"])  # and the history hook, as the scheduler does
+    view_everything(data)
+
+    after = {kind: entries(data, kind) for kind in kinds}
+    kept = changed = 0
+    for kind in kinds:
+        for key, value in before[kind].items():
+            if reads_workforce(data, key):
+                # Recomputed under the new version (a new object), the old entry evicted.
+                assert after[kind][key] is not value, key
+                changed += 1
+            else:
+                assert after[kind][key] is value, key  # served from the cache
+                kept += 1
+    assert kept > 10 * changed > 0
+    # The changed row shows, and everything equals a layer computing from scratch.
+    assert data.value("average_caseload", Scope.team(team)).value != caseload
+    fresh = DataLayer(private)
+    for scope in page_scopes(data):
+        assert data.values(scope) == fresh.values(scope), scope
+    pd.testing.assert_frame_equal(
+        data.team_matrix(Scope.borough()), fresh.team_matrix(Scope.borough())
+    )
+
+
+def test_unchanged_frames_keep_their_row_positions(private: Settings):
+    data = DataLayer(private)
+    old = data._current()
+    positions = {
+        (dataset_id, column): old.frames.positions(snapshot.frame, column)
+        for dataset_id, snapshot in old.snapshots.items()
+        for column in SCOPE_COLUMNS
+        if column in snapshot.frame.columns
+    }
+    assert ("workforce", "team_id") in positions and ("open_steps", "team_id") in positions
+
+    refresh(private, ["workforce"])
+    new = data._current()
+    assert new is not old
+    for (dataset_id, column), found in positions.items():
+        again = new.frames.positions(new.snapshots[dataset_id].frame, column)
+        if dataset_id == "workforce":
+            assert again is not found  # the new version's rows, grouped once
+        else:
+            assert again is found, dataset_id  # carried over, not grouped again
+            assert new.snapshots[dataset_id] is old.snapshots[dataset_id]
+
+
+def test_superseded_entries_are_evicted_and_the_cache_stays_bounded(private: Settings, monkeypatch):
+    data = DataLayer(private)
+    view_everything(data)
+    old = data._current()
+    stale = [key for key in data._cache if reads_workforce(data, key) or key[0] == "history"]
+    refresh(private, ["workforce"])
+    new = data._current()
+    assert all(new.holds(key[-1]) for key in data._cache)
+    assert not any(key in data._cache for key in stale if not new.holds(key[-1]))
+    assert new.versions["workforce"] != old.versions["workforce"]
+    assert new.versions[HISTORY] != old.versions[HISTORY]
+
+    monkeypatch.setattr("dashboard.data.CACHE_ENTRIES", 20)
+    for scope in page_scopes(data)[:2]:
+        data.values(scope)
+    assert len(data._cache) == 20
+
+
+def test_history_follows_its_own_writes(private: Settings):
+    data = DataLayer(private)
+    store = SnapshotStore.from_settings(private)
+    first = data.history("overdue_steps", Scope.borough())
+    day = AS_OF + dt.timedelta(days=1)
+    store.write_history(day, [HistoryRow("overdue_steps", "borough", 5.0, None, None)])
+    again = data.history("overdue_steps", Scope.borough())
+    assert len(again) == len(first) + 1 and again["value"].iloc[-1] == 5.0
+    store.dispose()
+
+
+def test_a_failed_attempt_shows_at_once_on_cached_values(private: Settings):
+    data = DataLayer(private)
+    team = Scope.team(int(data.teams()["org_id"].iloc[0]))
+    good = data.value("overdue_steps", team)
+    assert (good.status, good.stale) == ("ok", False)
+    cached = entries(data, "measure")[("measure", "overdue_steps", team)]
+    store = SnapshotStore.from_settings(private)
+    store.record_failure(
+        "open_steps",
+        "source unreachable: connection refused",
+        as_of=AS_OF,
+        computed_at=dt.datetime.now(dt.UTC),
+        duration_s=0.0,
+    )
+    failed = data.value("overdue_steps", team)
+    assert (failed.value, failed.stale, failed.status) == (good.value, True, "failed")
+    assert "connection refused" in failed.error
+    # The last good snapshot did not change, so neither did its cached measurement.
+    assert entries(data, "measure")[("measure", "overdue_steps", team)] is cached
+    assert data.value("open_cases", team).status == "ok"
+    store.dispose()
+
+
+def test_threads_reading_across_a_new_version_see_consistent_values(private: Settings):
+    data = DataLayer(private)
+    scopes = page_scopes(data)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    calls = Counter()
+
+    def reader(scope: Scope) -> None:
+        try:
+            while not stop.is_set():
+                data.values(scope)
+                data.team_matrix(Scope.borough())
+                calls[str(scope)] += 1
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(scope,)) for scope in scopes[:4]]
+    for thread in threads:
+        thread.start()
+    try:
+        halve_an_fte(private.source_url, data)
+        refresh(private, ["workforce"])
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert not errors, errors
+    assert all(calls[str(scope)] for scope in scopes[:4])
+    fresh = DataLayer(private)
+    for scope in scopes:
+        assert data.values(scope) == fresh.values(scope), scope
+    assert all(data._current().holds(key[-1]) for key in data._cache)
+
+
+# --- the store's versions query ------------------------------------------------------------------
+
+
+def test_store_versions_name_each_datasets_last_good_version(any_db_url: str):
+    store = SnapshotStore(any_db_url)
+    empty = store.versions()
+    assert (empty.token, empty.snapshots, empty.history) == (store.version_token(), {}, None)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    frame = pd.DataFrame({"team_id": [1, 2]})
+    for dataset_id in ("a", "a", "b"):
+        store.write_snapshot(dataset_id, frame, as_of=AS_OF, computed_at=now, duration_s=0.1)
+    store.record_failure("b", "refused", as_of=AS_OF, computed_at=now, duration_s=0.1)
+    versions = store.versions()
+    assert versions.token == store.version_token() != empty.token
+    assert versions.snapshots == {"a": (2, now), "b": (1, now)}
+    assert versions.snapshots["a"] == (
+        store.latest("a").meta.version,
+        store.latest("a").meta.computed_at,
+    )
+    assert versions.history is None
+    store.write_history(AS_OF, [HistoryRow("x", "borough", 1.0, 1.0, 1.0)])
+    written = store.versions()
+    assert written.token == store.version_token() != versions.token
+    assert written.snapshots == versions.snapshots and written.history is not None
+    store.dispose()
