@@ -135,6 +135,22 @@ class ScopedData:
             self._record(indicator_id, scope, frame, action)
         return frame
 
+    def drilldown_block(
+        self,
+        indicator_id: str,
+        scope: Scope,
+        pick: Callable[[pd.DataFrame], tuple[pd.DataFrame, int]],
+    ) -> tuple[pd.DataFrame, int]:
+        """One block of the rows behind a tile, for a grid that asks for them block by block:
+        ``pick`` filters, sorts and slices the whole list and says how many rows the filter
+        leaves. Only the block leaves the server, so only its rows are audited (a ``personal``
+        indicator's, before they are returned; an empty block records nothing)."""
+        self.check(scope)
+        rows, total = pick(self.data.drilldown(indicator_id, scope))
+        if self.data.definition(indicator_id).indicator.personal:
+            self._record(indicator_id, scope, rows, "view")
+        return rows, total
+
     def family(self, person_id: int, scope: Scope) -> pd.DataFrame:
         """A child's family and its open work, cut down to what lies inside ``scope``.
 

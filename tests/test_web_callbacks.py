@@ -12,8 +12,10 @@ from dashboard.config import Settings
 from dashboard.data import DataLayer
 from dashboard.indicators.charts import CHARTS as DATA_CHARTS
 from dashboard.model import Scope
-from dashboard.web import callbacks, pages
+from dashboard.web import callbacks, grid_rows, pages
+from dashboard.web.grid_rows import BLOCK_ROWS
 from layouts import all_pages
+from tests.security_forge import block_request
 from tests.test_web_components import classes_of, text_of
 from tests.web_support import AS_OF, refresh, refreshed_settings
 
@@ -132,33 +134,79 @@ def test_a_tile_that_does_not_apply_says_so_without_failing_the_others(
     assert f"Not measured for {team}" in text_of(bodies[1])
 
 
+def all_blocks(data, indicator_id: str, scope: Scope, **models) -> tuple[list[dict], set[int]]:
+    """Every row of a list, block by block as its grid asks for them, and the row counts the
+    blocks reported."""
+    rows: list[dict] = []
+    counts = set()
+    while True:
+        request = grid_rows.parse_request(
+            block_request(len(rows), len(rows) + BLOCK_ROWS, **models)
+        )
+        response, error = callbacks.list_block(data, indicator_id, scope, request)
+        assert error is None
+        counts.add(response["rowCount"])
+        rows += response["rowData"]
+        if len(response["rowData"]) < BLOCK_ROWS:
+            return rows, counts
+
+
 def test_count_tiles_open_lists_of_exactly_their_value(data, team):
     for indicator in data.catalogue("team"):
         if not indicator.drilldown or indicator.unit != "count":
             continue
         shown = callbacks.open_drilldown(data, indicator.id, team)
-        assert shown["count"] == len(shown["rows"]) == data.value(indicator.id, team).value
+        assert "rows" not in shown  # the rows come in blocks, not with the panel
+        assert shown["count"] == data.value(indicator.id, team).value
         assert shown["links"][0].children.startswith(f"{shown['count']:,} row")
-        if shown["rows"]:
-            assert [c["field"] for c in shown["columns"]] == list(shown["rows"][0])
+        rows, counts = all_blocks(data, indicator.id, team)
+        assert len(rows) == shown["count"] and counts == {shown["count"]}
+        if rows:
+            assert [c["field"] for c in shown["columns"]] == list(rows[0])
 
 
-def test_lists_carry_rows_columns_and_download_links(data, team):
-    rows, columns, links = callbacks.render_lists(data, team, ["awaiting_signoff"])
+def test_borough_drill_down_comes_in_blocks_of_its_whole_list(data):
+    borough = Scope.borough()
+    expected = data.drilldown("overdue_steps", borough)
+    assert len(expected) > 2 * BLOCK_ROWS
+    shown = callbacks.open_drilldown(data, "overdue_steps", borough)
+    assert shown["count"] == len(expected)
+    first, _ = callbacks.list_block(
+        data, "overdue_steps", borough, grid_rows.parse_request(block_request())
+    )
+    assert first["rowCount"] == len(expected) and len(first["rowData"]) == BLOCK_ROWS
+    rows, _ = all_blocks(data, "overdue_steps", borough)
+    assert [r["workflow_step_id"] for r in rows] == list(expected["workflow_step_id"])
+    # Sorted on the server, across blocks: the most overdue first, every row once.
+    rows, _ = all_blocks(
+        data, "overdue_steps", borough, sortModel=[{"colId": "days_overdue", "sort": "desc"}]
+    )
+    days = [r["days_overdue"] for r in rows]
+    assert days == sorted(expected["days_overdue"], reverse=True)
+    assert sorted(r["workflow_step_id"] for r in rows) == sorted(expected["workflow_step_id"])
+
+
+def test_lists_carry_columns_counts_and_download_links(data, team):
+    columns, links = callbacks.render_lists(data, team, ["awaiting_signoff"])
     expected = data.drilldown("awaiting_signoff", team)
-    assert len(rows[0]) == len(expected)
     assert [c["field"] for c in columns[0]] == list(expected.columns)
+    assert links[0][0].children.startswith(f"{len(expected):,} row")
     hrefs = [a.href for a in links[0] if hasattr(a, "href")]
     assert hrefs == [
         f"/download/awaiting_signoff.csv?scope=team%3A{team.keys[0]}",
         f"/download/awaiting_signoff.xlsx?scope=team%3A{team.keys[0]}",
     ]
+    rows, counts = all_blocks(data, "awaiting_signoff", team)
+    assert len(rows) == len(expected) and counts == {len(expected)}
 
 
 def test_family_view_from_a_child_shows_their_whole_familys_open_work(data, team):
     shown = callbacks.open_drilldown(data, "overdue_steps", team)
     assert shown["family"]
-    child = callbacks.child_of(shown["rows"][0])
+    block, _ = callbacks.list_block(
+        data, "overdue_steps", team, grid_rows.parse_request(block_request())
+    )
+    child = callbacks.child_of(block["rowData"][0])
     family = callbacks.render_family(data, child, team)
     assert family["count"] == len(data.family(child, team)) >= 1
     assert child in {r["person_id"] for r in family["rows"]}

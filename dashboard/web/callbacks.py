@@ -19,23 +19,42 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dash
 import pandas as pd
-from dash import ALL, Input, Output, State, ctx, html, no_update
+from dash import ALL, MATCH, Input, Output, State, ctx, html, no_update
 from flask import abort
 
 from dashboard.audit import AuditError
 from dashboard.indicators.charts import CHARTS
 from dashboard.model import Indicator, IndicatorValue, Scope
-from dashboard.web import charts, components
+from dashboard.scoped import AccessDenied, ScopedData
+from dashboard.web import charts, components, grid_rows
 from dashboard.web.session import error_response, scope_or_abort, scoped_data
 
 log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 90
+# Tells a block grid (``components.data_grid(blocks=True)``) to drop the blocks it holds and ask
+# for its first block again; ``fresh`` clears its sort and filter first (each of which restarts
+# it by itself). A grid not on screen yet asks for its first block when it starts.
+RESTART_BLOCKS_JS = """\
+    function restart(id, fresh) {
+        let api = null;
+        try { api = window.dash_ag_grid.getApi(id); } catch (e) { return; }
+        if (!api || api.isDestroyed()) { return; }
+        if (fresh) {
+            const filtered = Object.keys(api.getFilterModel() || {}).length > 0;
+            const sorted = api.getColumnState().some((c) => c.sort);
+            if (filtered) { api.setFilterModel(null); }
+            if (sorted) { api.applyColumnState({defaultState: {sort: null}}); }
+            if (filtered || sorted) { return; }
+        }
+        api.purgeInfiniteCache();
+    }
+"""
 
 
 # ----------------------------------------------------------------------------- plain functions
@@ -104,18 +123,15 @@ def render_history(data: Any, scope: Scope, indicator_ids: Sequence[str]) -> lis
 
 def render_lists(
     data: Any, scope: Scope, indicator_ids: Sequence[str]
-) -> tuple[list[Any], list[Any], list[Any]]:
-    rows, columns, links = [], [], []
+) -> tuple[list[Any], list[Any]]:
+    """Columns and "N rows / Download" links of each inline list; its rows come in blocks
+    (``list_block``), so no row goes out here."""
+    columns, links = [], []
     for indicator_id in indicator_ids:
-        frame, error = _drilldown(data, indicator_id, scope)
-        rows.append(components.grid_records(frame))
-        columns.append(components.column_defs(frame))
-        links.append(
-            [html.P(error, className="tile__error")]
-            if error
-            else list_links(indicator_id, str(scope), len(frame))
-        )
-    return rows, columns, links
+        shown = _list_frame(data, indicator_id, scope)
+        columns.append(shown["columns"])
+        links.append(shown["links"])
+    return columns, links
 
 
 def render_matrix(data: Any, scope: Scope) -> Any:
@@ -129,22 +145,32 @@ def render_matrix(data: Any, scope: Scope) -> Any:
 
 
 def open_drilldown(data: Any, indicator_id: str, scope: Scope) -> dict[str, Any]:
-    """Everything the drill-down panel shows for one tile: the rows its number counts."""
+    """Everything the drill-down panel shows for one tile but the rows: its title, columns,
+    the number of rows its number counts, export links, and whether rows name a child (the
+    family view). The grid then asks for the rows block by block (``list_block``)."""
     indicator = _indicator(data, indicator_id)
     title = indicator.title if indicator else indicator_id
-    frame, error = _drilldown(data, indicator_id, scope)
-    return {
-        "title": f"{title} · {scope}",
-        "rows": components.grid_records(frame),
-        "columns": components.column_defs(frame),
-        "count": len(frame),
-        "links": (
-            [html.P(error, className="tile__error")]
-            if error
-            else list_links(indicator_id, str(scope), len(frame))
-        ),
-        "family": bool({"child_id", "person_id"} & set(frame.columns)),
-    }
+    return {"title": f"{title} · {scope}", **_list_frame(data, indicator_id, scope)}
+
+
+def list_block(
+    data: Any, indicator_id: str, scope: Scope, request: grid_rows.BlockRequest
+) -> tuple[dict[str, Any], str | None]:
+    """One block of a list (``getRowsResponse``: its rows and the row count after the grid's
+    filter), and why there are no rows when the audit trail could not be written.
+    ``GridRequestError`` for a sort or filter on a column the list does not have."""
+    try:
+        rows, total = _drilldown_block(
+            data, indicator_id, scope, lambda frame: grid_rows.block(frame, request)
+        )
+    except AuditError as exc:  # the rows must not be shown
+        return {"rowData": [], "rowCount": 0}, str(exc)
+    except (grid_rows.GridRequestError, AccessDenied):
+        raise
+    except Exception:  # e.g. the store is down: an empty list, the tile says what is wrong
+        log.exception("drill-down block %s failed for %s", indicator_id, scope)
+        return {"rowData": [], "rowCount": 0}, None
+    return {"rowData": components.grid_records(rows), "rowCount": int(total)}, None
 
 
 def render_family(data: Any, person_id: int, scope: Scope) -> dict[str, Any]:
@@ -203,16 +229,37 @@ def _history(data: Any, indicator_id: str, scope: Scope) -> pd.DataFrame | None:
     return frame.sort_values("day").tail(HISTORY_DAYS)
 
 
-def _drilldown(data: Any, indicator_id: str, scope: Scope) -> tuple[pd.DataFrame, str | None]:
-    """The rows, or no rows and why: the audit trail could not be written (so the rows must
-    not be shown), or the list could not be built."""
+def _list_frame(data: Any, indicator_id: str, scope: Scope) -> dict[str, Any]:
+    """A list's columns, row count, links and whether it names children; no rows (so nothing
+    is audited: no child's row leaves the server)."""
     try:
-        return data.drilldown(indicator_id, scope), None
-    except AuditError as exc:
-        return pd.DataFrame(), str(exc)
+        frame, count = _drilldown_block(
+            data, indicator_id, scope, lambda whole: (whole.head(0), len(whole))
+        )
+    except AccessDenied:
+        raise
     except Exception:
         log.exception("drill-down %s failed for %s", indicator_id, scope)
-        return pd.DataFrame(), None
+        frame, count = pd.DataFrame(), 0
+    return {
+        "columns": components.column_defs(frame),
+        "count": count,
+        "links": list_links(indicator_id, str(scope), count),
+        "family": bool({"child_id", "person_id"} & set(frame.columns)),
+    }
+
+
+def _drilldown_block(
+    data: Any,
+    indicator_id: str,
+    scope: Scope,
+    pick: Callable[[pd.DataFrame], tuple[pd.DataFrame, int]],
+) -> tuple[pd.DataFrame, int]:
+    """``pick`` of a list: through ``ScopedData`` (checked, the picked rows audited) in the
+    app; a bare ``DataLayer`` (tests, the benchmark) sees everything and audits nothing."""
+    if isinstance(data, ScopedData):
+        return data.drilldown_block(indicator_id, scope, pick)
+    return pick(data.drilldown(indicator_id, scope))
 
 
 def _titles(data: Any) -> dict[str, str]:
@@ -250,6 +297,16 @@ def _known_ids(outputs: Any, key: str, known: Any) -> list[str]:
 
 def _indicator_ids(data: Any) -> set[str]:
     return {i.id for i in data.catalogue()}
+
+
+def _block_response(data: Any, indicator_id: str, scope: Scope, raw: Any) -> tuple[Any, Any]:
+    """The wired block callbacks' answer: the block, and the list's links replaced by the
+    reason when there are no rows to show; 400 (no rows) for a request the grid never sends."""
+    try:
+        response, error = list_block(data, indicator_id, scope, grid_rows.parse_request(raw))
+    except grid_rows.GridRequestError as exc:
+        abort(error_response(400, f"bad block request: {exc}"))
+    return response, [html.P(error, className="tile__error")] if error else no_update
 
 
 def _person_id(value: Any) -> int:
@@ -321,7 +378,6 @@ def register_callbacks(app: dash.Dash, as_of: Any) -> None:
         return render_history(data, scope_or_abort(scope), ids)
 
     @app.callback(
-        Output({"type": "list", "ind": ALL}, "rowData"),
         Output({"type": "list", "ind": ALL}, "columnDefs"),
         Output({"type": "list-links", "ind": ALL}, "children"),
         Input("data-version", "data"),
@@ -331,6 +387,33 @@ def register_callbacks(app: dash.Dash, as_of: Any) -> None:
         data = scoped_data("list")
         ids = _known_ids(ctx.outputs_list, "ind", _indicator_ids(data))
         return render_lists(data, scope_or_abort(scope), ids)
+
+    @app.callback(
+        Output({"type": "list", "ind": MATCH}, "getRowsResponse"),
+        Output({"type": "list-links", "ind": MATCH}, "children", allow_duplicate=True),
+        Input({"type": "list", "ind": MATCH}, "getRowsRequest"),
+        State("page-scope", "data"),
+        prevent_initial_call=True,
+    )
+    def _list_rows(request: Any, scope: str) -> Any:
+        # A separate HTTP request per block: the scope and the list are checked every time.
+        data = scoped_data("list")
+        ids = _known_ids(ctx.outputs_list[:1], "ind", _indicator_ids(data))
+        if len(ids) != 1:
+            abort(error_response(400, "a block request is for one list"))
+        return _block_response(data, ids[0], scope_or_abort(scope), request)
+
+    # A list's grid keeps the blocks it has: when the scope or the data changes, it is told
+    # to start again from its first block.
+    app.clientside_callback(
+        "function (_token, _scope, ids) {\n"
+        f"{RESTART_BLOCKS_JS}"
+        "    (ids || []).forEach((id) => restart(id, false));\n}",
+        Input("data-version", "data"),
+        Input("page-scope", "data"),
+        State({"type": "list", "ind": ALL}, "id"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output({"type": "matrix", "page": ALL}, "children"),
@@ -345,12 +428,13 @@ def register_callbacks(app: dash.Dash, as_of: Any) -> None:
     @app.callback(
         Output("drill-modal", "is_open"),
         Output("drill-title", "children"),
-        Output("drill-grid", "rowData"),
         Output("drill-grid", "columnDefs"),
         Output("drill-links", "children"),
         Output("drill-state", "data"),
         Output("family-panel", "hidden"),
         Output("drill-grid", "selectedRows"),
+        Output("drill-grid", "filterModel"),
+        Output("drill-grid", "columnState"),
         Input({"type": "tile", "ind": ALL}, "n_clicks"),
         State("page-scope", "data"),
         prevent_initial_call=True,
@@ -358,7 +442,7 @@ def register_callbacks(app: dash.Dash, as_of: Any) -> None:
     def _drill(clicks: list[int | None], scope: str) -> Any:
         trigger = ctx.triggered_id
         if not trigger or not any(c for c in clicks or []) or not ctx.triggered[0]["value"]:
-            return (no_update,) * 8
+            return (no_update,) * 9
         data = scoped_data("drill-down")
         indicator_id = trigger.get("ind") if isinstance(trigger, dict) else None
         if indicator_id not in _indicator_ids(data):
@@ -366,16 +450,34 @@ def register_callbacks(app: dash.Dash, as_of: Any) -> None:
         allowed = scope_or_abort(scope)
         shown = open_drilldown(data, indicator_id, allowed)
         state = {"ind": indicator_id, "scope": str(allowed), "family": shown["family"]}
-        return (
-            True,
-            shown["title"],
-            shown["rows"],
-            shown["columns"],
-            shown["links"],
-            state,
-            True,
-            [],
-        )
+        # The grid keeps its filter and sort in these two props and puts them back when the
+        # panel opens again: a new list starts unfiltered and in its own order.
+        fresh = ({}, None)
+        return (True, shown["title"], shown["columns"], shown["links"], state, True, [], *fresh)
+
+    @app.callback(
+        Output("drill-grid", "getRowsResponse"),
+        Output("drill-links", "children", allow_duplicate=True),
+        Input("drill-grid", "getRowsRequest"),
+        State("drill-state", "data"),
+        prevent_initial_call=True,
+    )
+    def _drill_rows(request: Any, state: Any) -> Any:
+        if state is None:
+            return no_update, no_update  # the panel has not been opened: nothing to show
+        data = scoped_data("drill-down")
+        if not isinstance(state, dict) or state.get("ind") not in _indicator_ids(data):
+            abort(error_response(400, "malformed drill-down state"))
+        # The scope the panel was opened for, from the browser: checked again, never trusted.
+        allowed = scope_or_abort(state.get("scope"))
+        return _block_response(data, state["ind"], allowed, request)
+
+    # A new drill-down starts from its first block, unsorted and unfiltered.
+    app.clientside_callback(
+        f"function (_state) {{\n{RESTART_BLOCKS_JS}    restart('drill-grid', true);\n}}",
+        Input("drill-state", "data"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output("family-panel", "hidden", allow_duplicate=True),

@@ -20,6 +20,7 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard.model import Indicator, IndicatorValue, Polarity
+from dashboard.web import grid_rows
 
 LOCAL_TIME = ZoneInfo("Europe/London")
 RAG_TEXT = {
@@ -27,6 +28,7 @@ RAG_TEXT = {
     "amber": ("!", "Watch"),
     "red": ("✕", "Act now"),
 }
+BLOCKS_KEPT = 20  # blocks of a block grid the browser keeps (20 x 200 rows)
 UNIT_SUFFIX = {
     "count": "",
     "percent": "%",
@@ -364,11 +366,13 @@ def grid_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def column_defs(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Sortable, filterable columns with readable headers; numbers filter as numbers."""
+    """Sortable, filterable columns with readable headers; numbers filter as numbers, dates as
+    dates (the filters ``grid_rows`` applies on the server for a block grid)."""
     defs = []
     for column in frame.columns:
         series = frame[column]
         is_number = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        is_date = pd.api.types.is_datetime64_any_dtype(series)
         spec: dict[str, Any] = {
             "field": str(column),
             "headerName": str(column).replace("_", " ").capitalize(),
@@ -376,12 +380,26 @@ def column_defs(frame: pd.DataFrame) -> list[dict[str, Any]]:
         }
         if is_number:
             spec["type"] = "rightAligned"
+        if is_date:  # ``grid_records`` sends dates as YYYY-MM-DD
+            spec.update(filter="agDateColumnFilter", cellDataType="dateString")
         defs.append(spec)
     return defs
 
 
-def data_grid(ident: Any, label: str, height: str = "420px", selectable: bool = False) -> Any:
-    """An empty AG Grid (sortable and filterable); callbacks fill its rows and columns."""
+def data_grid(
+    ident: Any,
+    label: str,
+    height: str = "420px",
+    selectable: bool = False,
+    blocks: bool = False,
+) -> Any:
+    """An empty AG Grid (sortable and filterable); callbacks fill its rows and columns.
+
+    ``blocks``: the grid holds no rows of its own but asks the server for one block at a time
+    (AG Grid's infinite row model: ``getRowsRequest`` in, ``getRowsResponse`` out), and the
+    server sorts and filters (``grid_rows``). For lists that can run to many thousand rows: the
+    browser only ever gets the rows on screen and the block around them.
+    """
     options: dict[str, Any] = {
         "animateRows": False,
         "pagination": False,
@@ -390,10 +408,20 @@ def data_grid(ident: Any, label: str, height: str = "420px", selectable: bool = 
     }
     if selectable:
         options["rowSelection"] = {"mode": "singleRow", "enableClickSelection": True}
+    rows: dict[str, Any] = {"rowData": []}
+    if blocks:
+        rows = {"rowModelType": "infinite"}
+        options.update(
+            cacheBlockSize=grid_rows.BLOCK_ROWS,
+            # Blocks kept in the browser: scrolling far down a long list drops the first ones.
+            maxBlocksInCache=BLOCKS_KEPT,
+            # Requests for several blocks at once (a fast scroll) go one or two at a time.
+            maxConcurrentDatasourceRequests=2,
+        )
     return html.Section(
         dag.AgGrid(
             id=ident,
-            rowData=[],
+            **rows,
             columnDefs=[],
             defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 110},
             dashGridOptions=options,

@@ -141,7 +141,10 @@ def page_layout(page: Page, data: Any, requested_scope: Any) -> Any:
                         id={"type": "list-links", "ind": indicator_id}, className="list-links"
                     ),
                     components.data_grid(
-                        {"type": "list", "ind": indicator_id}, f"Rows counted by {title}", "360px"
+                        {"type": "list", "ind": indicator_id},
+                        f"Rows counted by {title}",
+                        "360px",
+                        blocks=True,
                     ),
                 ],
             )

@@ -21,11 +21,13 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.select import Select
 from sqlalchemy import create_engine, text
 
 from dashboard.data import DataLayer
 from dashboard.model import Scope
 from dashboard.web.app import create_app
+from dashboard.web.grid_rows import BLOCK_ROWS
 from tests.conftest import skip_or_fail
 from tests.web_support import AS_OF, DemoBorough, copy_sqlite_source, demo_borough, refresh
 
@@ -210,6 +212,34 @@ def test_a_tile_updates_live_after_a_refresh(dash_duo, small_demo_source_url, tm
     assert dash_duo.get_logs() == []
 
 
+def grid_rows_shown(dash_duo, grid_id: str) -> int | None:
+    """The rows a block grid says it holds (its row count, once the first block came)."""
+    return dash_duo.driver.execute_script(
+        "const api = dash_ag_grid.getApi(arguments[0]);"
+        "return api.isLastRowIndexKnown() ? api.getDisplayedRowCount() : null;",
+        grid_id,
+    )
+
+
+def grid_cell(dash_duo, grid_id: str, index: int, field: str):
+    return dash_duo.driver.execute_script(
+        "const row = dash_ag_grid.getApi(arguments[0]).getDisplayedRowAtIndex(arguments[1]);"
+        "return row && row.data ? row.data[arguments[2]] : undefined;",
+        grid_id,
+        index,
+        field,
+    )
+
+
+def block_responses(dash_duo) -> list[int]:
+    """Sizes in bytes of the block responses the page has received (Resource Timing)."""
+    return dash_duo.driver.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".filter(e => e.name.includes('_dash-update-component'))"
+        ".map(e => e.encodedBodySize);"
+    )
+
+
 def test_drill_down_opens_by_keyboard_with_as_many_rows_as_the_tile_and_exports_them(
     dash_duo, borough, settings, busiest_team
 ):
@@ -221,12 +251,8 @@ def test_drill_down_opens_by_keyboard_with_as_many_rows_as_the_tile_and_exports_
     dash_duo.find_element(tile_selector("overdue_steps")).send_keys(Keys.ENTER)
     count = dash_duo.wait_for_element("#drill-links .row-count", timeout=WAIT_S)
     assert int(count.get_attribute("data-count")) == expected
-    displayed = wait_until(
-        lambda: dash_duo.driver.execute_script(
-            "return dash_ag_grid.getApi('drill-grid').getDisplayedRowCount()"
-        ),
-        message="grid rows",
-    )
+    # The grid's row count (from the server, with its first block) equals the tile.
+    displayed = wait_until(lambda: grid_rows_shown(dash_duo, "drill-grid"), message="grid rows")
     assert displayed == expected
 
     dash_duo.find_element("#drill-links a[data-format='csv']").click()
@@ -244,6 +270,104 @@ def test_drill_down_opens_by_keyboard_with_as_many_rows_as_the_tile_and_exports_
     )
     title = dash_duo.wait_for_element("#family-title", timeout=WAIT_S)
     wait_until(lambda: title.text.startswith("Open work of the family of"), message="family")
+    assert dash_duo.get_logs() == []
+
+
+def test_a_long_drill_down_sorts_and_filters_on_the_server_and_sends_one_block(
+    dash_duo, borough, settings
+):
+    """The borough's overdue work: more rows than one block. The grid holds the right count,
+    sorting and filtering are done on the server (the known answers come from the data layer's
+    own list, sorted and filtered here with pandas), and no response carries the whole list."""
+    frame = DataLayer(settings).drilldown("overdue_steps", Scope.borough())
+    assert len(frame) > 2 * BLOCK_ROWS  # else this test shows nothing about blocks
+    start_logged_in(dash_duo, create_app(settings), borough.director)
+    open_page(dash_duo, "/team?scope=borough")  # the team tier's tiles, for the whole borough
+    dash_duo.find_element(tile_selector("overdue_steps")).send_keys(Keys.ENTER)
+    wait_until(lambda: grid_rows_shown(dash_duo, "drill-grid") == len(frame), message="rows")
+    assert max(block_responses(dash_duo)) < 200_000  # one block, not the whole list
+
+    # Sorted by days overdue, most first: the first row is the most overdue step.
+    dash_duo.driver.execute_script(
+        "dash_ag_grid.getApi('drill-grid').applyColumnState("
+        "{state: [{colId: 'days_overdue', sort: 'desc'}], defaultState: {sort: null}})"
+    )
+    most = int(frame["days_overdue"].max())
+    wait_until(lambda: grid_cell(dash_duo, "drill-grid", 0, "days_overdue") == most, message="sort")
+
+    # Filtered to one team by name: the grid's count is that team's rows.
+    team_name = str(frame["team_name"].value_counts().index[0])
+    dash_duo.driver.execute_script(
+        "dash_ag_grid.getApi('drill-grid').setFilterModel("
+        "{team_name: {filterType: 'text', type: 'equals', filter: arguments[0]}})",
+        team_name,
+    )
+    in_team = int((frame["team_name"] == team_name).sum())
+    wait_until(lambda: grid_rows_shown(dash_duo, "drill-grid") == in_team, message="filter")
+    assert grid_cell(dash_duo, "drill-grid", 0, "team_name") == team_name
+
+    # Scrolled to the end, the last row arrives in its own block.
+    dash_duo.driver.execute_script(
+        "dash_ag_grid.getApi('drill-grid').ensureIndexVisible(arguments[0] - 1)", in_team
+    )
+    wait_until(
+        lambda: grid_cell(dash_duo, "drill-grid", in_team - 1, "team_name") == team_name,
+        message="the last block",
+    )
+
+    # Opening the list again starts afresh: unsorted, unfiltered, the tile's count.
+    dash_duo.driver.execute_script("document.querySelector('#drill-modal .btn-close').click()")
+    wait_until(lambda: not dash_duo.driver.find_elements(By.CSS_SELECTOR, "#drill-modal.show"))
+    dash_duo.find_element(tile_selector("overdue_steps")).send_keys(Keys.ENTER)
+    wait_until(lambda: grid_rows_shown(dash_duo, "drill-grid") == len(frame), message="afresh")
+    first = int(frame["workflow_step_id"].iloc[0])
+    wait_until(
+        lambda: grid_cell(dash_duo, "drill-grid", 0, "workflow_step_id") == first,
+        message="the list's own order",
+    )
+    assert dash_duo.get_logs() == []
+
+
+def test_quality_lists_hold_their_counts_and_follow_the_scope(dash_duo, borough, settings):
+    """Each inline list's grid holds as many rows as its "N rows" says, in blocks; choosing
+    another scope starts each list again with that scope's rows."""
+    data = DataLayer(settings)
+    start_logged_in(dash_duo, create_app(settings), borough.director)
+    open_page(dash_duo, "/quality")
+    lists = dash_duo.driver.execute_script(
+        "return [...document.querySelectorAll('.list-links')].map(e => e.id);"
+    )
+    assert len(lists) >= 2
+
+    def counts() -> dict[str, tuple[int, int | None]]:
+        out = {}
+        for links_id in lists:
+            indicator = json.loads(links_id)["ind"]
+            said = dash_duo.driver.execute_script(
+                "const e = document.getElementById(arguments[0]).querySelector('.row-count');"
+                "return e ? Number(e.dataset.count) : null;",
+                links_id,
+            )
+            grid = {"ind": indicator, "type": "list"}
+            out[indicator] = (said, grid_rows_shown(dash_duo, grid))
+        return out
+
+    def matches(scope: Scope) -> bool:
+        found = counts()
+        return all(
+            said == shown == len(data.drilldown(i, scope)) for i, (said, shown) in found.items()
+        )
+
+    wait_until(lambda: matches(Scope.parse(dash_duo.find_element("#scope-select")
+                                             .get_attribute("value"))), message="lists")  # fmt: skip
+    assert max(block_responses(dash_duo)) < 200_000
+
+    team = max(
+        data.teams()["org_id"],
+        key=lambda t: len(data.drilldown("unfinished_steps", Scope.team(t))),
+    )
+    Select(dash_duo.find_element("#scope-select")).select_by_value(f"team:{team}")
+    wait_until(lambda: matches(Scope.team(team)), message="lists of the chosen team")
     assert dash_duo.get_logs() == []
 
 
