@@ -49,7 +49,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
-from topology import Topology, drill_body, poll_body, wait_until  # noqa: E402
+from topology import (  # noqa: E402
+    Topology,
+    drill_body,
+    drill_rows_body,
+    poll_body,
+    wait_until,
+)
 
 BASE_POPULATION = 60_000
 AS_OF = dt.date(2026, 11, 25)
@@ -135,6 +141,8 @@ def callback_body(dep: dict[str, Any], found: dict[Any, dict[str, Any]], values:
 
 def wanted(dep: dict[str, Any], found: dict[Any, dict[str, Any]]) -> bool:
     """Does the page fire this render callback (some output component is on it)?"""
+    if dep.get("clientside_function"):
+        return False  # runs in the browser (e.g. telling the list grids to start again)
     if {(i["id"], i["property"]) for i in dep["inputs"]} != RENDER_INPUTS:
         return False
     keys = list(found)
@@ -225,8 +233,11 @@ class User:
                     tiles = [json.loads(k)["ind"] for k in self.found if '"tile"' in str(k)]
                     if tiles:
                         scope = self.found.get("page-scope", {}).get("data")
+                        target = self.rng.choice(tiles)
+                        await self.post(s, "drill-down", drill_body(tiles, target, scope))
+                        # The panel's grid then asks for its first block of rows.
                         await self.post(
-                            s, "drill-down", drill_body(tiles, self.rng.choice(tiles), scope)
+                            s, "drill-down rows", drill_rows_body(self.deps, target, scope)
                         )
 
     async def login(self, s: aiohttp.ClientSession) -> bool:

@@ -173,17 +173,31 @@ class Forge:
         }
 
     def lists(self, ids: list[str], scope: Any) -> dict[str, Any]:
-        output = self._output('..{"ind":["ALL"],"type":"list"}.rowData')
+        output = self._output('..{"ind":["ALL"],"type":"list"}.columnDefs')
         return {
             "output": output,
             "outputs": [
-                [{"id": _pattern("list", "ind", i), "property": "rowData"} for i in ids],
                 [{"id": _pattern("list", "ind", i), "property": "columnDefs"} for i in ids],
                 [{"id": _pattern("list-links", "ind", i), "property": "children"} for i in ids],
             ],
             "inputs": self._inputs(output, [None, scope]),
             "changedPropIds": ["page-scope.data"],
             "state": [],
+        }
+
+    def list_rows(self, indicator_id: str, request: Any, scope: Any) -> dict[str, Any]:
+        """One block of an inline list, as its grid asks for it (``getRowsRequest``)."""
+        output = self._output('..{"ind":["MATCH"],"type":"list"}.getRowsResponse')
+        grid = _pattern("list", "ind", indicator_id)
+        return {
+            "output": output,
+            "outputs": [
+                {"id": grid, "property": "getRowsResponse"},
+                {"id": _pattern("list-links", "ind", indicator_id), "property": "children"},
+            ],
+            "inputs": [{"id": grid, "property": "getRowsRequest", "value": request}],
+            "changedPropIds": [json.dumps(grid, separators=(",", ":")) + ".getRowsRequest"],
+            "state": self._state(output, [scope]),
         }
 
     def matrix(self, scope: Any) -> dict[str, Any]:
@@ -214,6 +228,21 @@ class Forge:
             "inputs": [clicks],
             "changedPropIds": [f"{changed}.n_clicks"],
             "state": self._state(output, [scope]),
+        }
+
+    def drill_rows(self, request: Any, state: Any) -> dict[str, Any]:
+        """One block of the drill-down panel's list; ``state`` is what ``drill-state`` holds
+        (``{"ind": ..., "scope": ..., "family": ...}``)."""
+        output = self._output("..drill-grid.getRowsResponse")
+        return {
+            "output": output,
+            "outputs": [
+                {"id": "drill-grid", "property": "getRowsResponse"},
+                {"id": "drill-links", "property": "children"},
+            ],
+            "inputs": [{"id": "drill-grid", "property": "getRowsRequest", "value": request}],
+            "changedPropIds": ["drill-grid.getRowsRequest"],
+            "state": self._state(output, [state]),
         }
 
     def family(self, child: Any, scope: Any, indicator_id: str = "open_cases") -> dict[str, Any]:
@@ -254,6 +283,11 @@ class Forge:
             "changedPropIds": ["_pages_location.pathname"],
             "state": [],
         }
+
+
+def block_request(start: int = 0, end: int = 200, **models: Any) -> dict[str, Any]:
+    """A ``getRowsRequest`` as an infinite-model grid sends it (``sortModel``, ``filterModel``)."""
+    return {"startRow": start, "endRow": end, "sortModel": [], "filterModel": {}, **models}
 
 
 def response_part(body: dict[str, Any], component: Any, prop: str) -> Any:

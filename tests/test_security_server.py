@@ -21,7 +21,13 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from werkzeug.serving import make_server
 
 from dashboard.web.app import create_app
-from tests.security_forge import AttackLog, Forge, expected_access, report_attacks
+from tests.security_forge import (
+    AttackLog,
+    Forge,
+    block_request,
+    expected_access,
+    report_attacks,
+)
 from tests.web_support import DemoBorough, csrf_of, demo_borough
 
 pytestmark = pytest.mark.slow
@@ -179,10 +185,13 @@ def test_forged_requests_and_oversized_bodies_over_real_http(base_url, borough, 
     others = [f"team:{t}" for t in range(1, 40) if t not in mine.teams] + ["borough"]
     for scope in others:
         for body in (forge.tiles(["overdue_steps"], scope), forge.drill(["open_cases"],
-                     "open_cases", scope), forge.lists(["awaiting_signoff"], scope)):  # fmt: skip
+                     "open_cases", scope), forge.lists(["awaiting_signoff"], scope),
+                     forge.drill_rows(block_request(), {"ind": "open_cases", "scope": scope}),
+                     forge.list_rows("unfinished_steps", block_request(), scope)):  # fmt: skip
             response = web.post(url, json=body, timeout=TIMEOUT_S)
             attacks.expect_refused("forged callback (http)", response)
             assert response.status_code in (400, 403)
+            assert "rowData" not in response.text
         download = web.get(
             f"{base_url}/download/overdue_steps.csv", params={"scope": scope}, timeout=TIMEOUT_S
         )

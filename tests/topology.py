@@ -38,13 +38,18 @@ TILES_OUTPUT = (
 DRILL_OUTPUTS = (
     ("drill-modal", "is_open"),
     ("drill-title", "children"),
-    ("drill-grid", "rowData"),
     ("drill-grid", "columnDefs"),
     ("drill-links", "children"),
     ("drill-state", "data"),
     ("family-panel", "hidden"),
     ("drill-grid", "selectedRows"),
+    ("drill-grid", "filterModel"),
+    ("drill-grid", "columnState"),
 )
+# The drill-down grid's rows come in blocks, one request each (the callback's second output
+# is a duplicate of the links, for when the audit trail cannot be written).
+DRILL_ROWS_OUTPUT_PREFIX = "..drill-grid.getRowsResponse...drill-links.children@"
+FIRST_BLOCK = {"startRow": 0, "endRow": 200, "sortModel": [], "filterModel": {}}
 _REFRESH_LINE = re.compile(r"^--\s*refresh:.*$", re.MULTILINE)
 _HIDDEN_INPUT = re.compile(r"<input[^>]*type=\"hidden\"[^>]*>", re.IGNORECASE)
 _ATTR = re.compile(r"(name|value)=\"([^\"]*)\"")
@@ -349,6 +354,30 @@ def drill_body(tiles: list[str], target: str, scope: str) -> dict[str, Any]:
             json.dumps({"ind": target, "type": "tile"}, separators=(",", ":")) + ".n_clicks"
         ],
         "state": [{"id": "page-scope", "property": "data", "value": scope}],
+    }
+
+
+def drill_rows_body(dependencies: list[dict[str, Any]], target: str, scope: str) -> dict[str, Any]:
+    """The drill-down grid asking for its first block of ``target``'s list in ``scope``
+    (``dependencies``: ``/_dash-dependencies``, for the callback's output key)."""
+    (output,) = [
+        d["output"] for d in dependencies if d["output"].startswith(DRILL_ROWS_OUTPUT_PREFIX)
+    ]
+    return {
+        "output": output,
+        "outputs": [
+            {"id": "drill-grid", "property": "getRowsResponse"},
+            {"id": "drill-links", "property": "children"},
+        ],
+        "inputs": [{"id": "drill-grid", "property": "getRowsRequest", "value": FIRST_BLOCK}],
+        "changedPropIds": ["drill-grid.getRowsRequest"],
+        "state": [
+            {
+                "id": "drill-state",
+                "property": "data",
+                "value": {"ind": target, "scope": scope, "family": True},
+            }
+        ],
     }
 
 

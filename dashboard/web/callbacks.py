@@ -466,10 +466,14 @@ def register_callbacks(app: dash.Dash, as_of: Any) -> None:
         if state is None:
             return no_update, no_update  # the panel has not been opened: nothing to show
         data = scoped_data("drill-down")
-        if not isinstance(state, dict) or state.get("ind") not in _indicator_ids(data):
+        if (
+            not isinstance(state, dict)
+            or state.get("ind") not in _indicator_ids(data)
+            or not isinstance(state.get("scope"), str)
+        ):
             abort(error_response(400, "malformed drill-down state"))
         # The scope the panel was opened for, from the browser: checked again, never trusted.
-        allowed = scope_or_abort(state.get("scope"))
+        allowed = scope_or_abort(state["scope"])
         return _block_response(data, state["ind"], allowed, request)
 
     # A new drill-down starts from its first block, unsorted and unfiltered.
