@@ -1,9 +1,11 @@
 """The generic callbacks: one per kind of thing on a page, matched by id pattern.
 
 Every tile on every page is drawn by ``render_tiles`` (ids ``{"type": "tile", "ind": ...}``),
-every chart by ``render_charts``, every list by ``render_lists``. They run when the page's
-scope changes or when the version token changes, and the token changes only when a new
-snapshot lands: the poll itself (``poll_version``) costs no SQL and no pandas (issue 4).
+every chart by ``render_charts``, every list's columns and count by ``render_lists``. They run
+when the page's scope changes or when the version token changes, and the token changes only
+when a new snapshot lands: the poll itself (``poll_version``) costs no SQL and no pandas
+(issue 4). A list's rows (inline, or in the drill-down panel) never go out whole: its grid asks
+for one block at a time, and ``list_block`` answers each request (``grid_rows``).
 
 Each callback body is a plain function of the data layer and plain values, so tests and the
 benchmark call them directly; ``register_callbacks`` only wires them to an app.

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 import dash_ag_grid as dag
+import numpy as np
 import pandas as pd
 from dash import dcc, html
 
@@ -346,23 +347,28 @@ def _nan(value: Any) -> bool:
 
 
 def grid_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows for AG Grid: dates as ISO strings, missing values as None (valid JSON)."""
+    """Rows for AG Grid: dates as ISO strings (the day only), missing values as None, plain
+    Python numbers (valid JSON). Column by column in plain Python: a block of a few hundred
+    rows costs a millisecond or two, where pandas' own conversions cost ten times that."""
     if frame.empty:
         return []
-    out = frame.copy()
-    for column in out.columns:
-        series = out[column]
-        if pd.api.types.is_datetime64_any_dtype(series):
-            out[column] = series.dt.strftime("%Y-%m-%d")
-    out = out.astype(object).where(out.notna(), None)
-    records = out.to_dict("records")
-    for record in records:
-        for key, item in record.items():
-            if isinstance(item, dt.date):
-                record[key] = item.isoformat()
-            elif isinstance(item, float) and math.isnan(item):
-                record[key] = None
-    return records
+    names = [str(c) for c in frame.columns]
+    columns = [map(_json_cell, frame[c].tolist()) for c in frame.columns]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _json_cell(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, dt.datetime):  # pandas' Timestamp too
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, np.generic):  # a numpy scalar from an object column
+        return _json_cell(value.item())
+    return value
 
 
 def column_defs(frame: pd.DataFrame) -> list[dict[str, Any]]:
