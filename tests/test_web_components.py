@@ -274,6 +274,23 @@ def test_column_defs_sort_and_filter_numbers_as_numbers():
     assert defs[1]["filter"] == "agNumberColumnFilter"
 
 
+def test_column_defs_filter_dates_as_dates():
+    frame = pd.DataFrame({"due_date": pd.to_datetime(["2026-03-02"])})
+    (spec,) = components.column_defs(frame)
+    assert spec["filter"] == "agDateColumnFilter" and spec["cellDataType"] == "dateString"
+
+
+def test_a_block_grid_holds_no_rows_and_asks_for_one_block_at_a_time():
+    from dashboard.web.grid_rows import BLOCK_ROWS
+
+    grid = components.data_grid("drill-grid", "Rows", blocks=True).children
+    assert grid.rowModelType == "infinite"
+    assert "rowData" not in grid.to_plotly_json()["props"]
+    assert grid.dashGridOptions["cacheBlockSize"] == BLOCK_ROWS
+    plain = components.data_grid("family-grid", "Rows").children
+    assert plain.rowData == [] and "rowModelType" not in plain.to_plotly_json()["props"]
+
+
 def test_team_matrix_cells_link_to_the_team_and_say_their_rag():
     matrix = pd.DataFrame(
         {
