@@ -146,7 +146,7 @@ class ScopedData:
         leaves. Only the block leaves the server, so only its rows are audited (a ``personal``
         indicator's, before they are returned; an empty block records nothing)."""
         self.check(scope)
-        rows, total = pick(self.data.drilldown(indicator_id, scope))
+        rows, total = pick(self.data.drilldown_view(indicator_id, scope))
         if self.data.definition(indicator_id).indicator.personal:
             self._record(indicator_id, scope, rows, "view")
         return rows, total

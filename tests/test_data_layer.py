@@ -97,6 +97,17 @@ def test_drilldowns_name_teams_and_children(data: DataLayer):
     assert rows["days_overdue"].min() >= 1
 
 
+def test_a_grid_reads_one_named_list_per_version_and_callers_get_copies(data: DataLayer):
+    view = data.drilldown_view("overdue_steps", Scope.borough())
+    assert data.drilldown_view("overdue_steps", Scope.borough()) is view  # named once
+    assert {"Assessment North"} <= set(view["team_name"].dropna())
+    assert view["team_name"].notna().all()  # every overdue step's team has a name
+    copy = data.drilldown("overdue_steps", Scope.borough())
+    assert copy is not view and copy.equals(view)
+    copy["team_name"] = None  # a caller changing its copy leaves the cached list alone
+    assert data.drilldown_view("overdue_steps", Scope.borough())["team_name"].notna().all()
+
+
 def test_values_json_is_serialisable_including_charts(data: DataLayer):
     values = data.values(Scope.borough())
     assert {v.id for v in values} == set(DEFINITIONS)

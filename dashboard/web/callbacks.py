@@ -261,7 +261,7 @@ def _drilldown_block(
     app; a bare ``DataLayer`` (tests, the benchmark) sees everything and audits nothing."""
     if isinstance(data, ScopedData):
         return data.drilldown_block(indicator_id, scope, pick)
-    return pick(data.drilldown(indicator_id, scope))
+    return pick(data.drilldown_view(indicator_id, scope))
 
 
 def _titles(data: Any) -> dict[str, str]:
