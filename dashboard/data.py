@@ -176,6 +176,10 @@ class DataLayer:
         identity[HISTORY] = versions.history
         return _State(versions.token, snapshots, dict(self.store.status()), frames, identity)
 
+    def warm(self) -> None:
+        """Read, decode and index the latest snapshots now (a new web worker, before serving)."""
+        self._current()
+
     def has_snapshots(self) -> bool:
         return bool(self._current().snapshots)
 

@@ -42,6 +42,20 @@ logconfig_dict = gunicorn_logconfig(Settings().log_level)
 # Read by logging_setup.AccessJsonFormatter field by field; the text is only a fallback.
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
 
+
+
+def post_worker_init(worker):  # noqa: ANN001, ANN201 (gunicorn's hook signature)
+    """Read and index the latest snapshots before the worker takes its first request, so the
+    first page view after a deploy or a worker restart does not wait for them (seconds at
+    regional scale). A store that is down is no reason not to start: requests say so."""
+    from dashboard.web import context
+
+    try:
+        context.of(worker.wsgi).data.warm()
+    except Exception:
+        worker.log.exception("warm-up failed; the first request will load the snapshots")
+
+
 # gunicorn's control socket (``gunicornc``) defaults to one path per user, which two app servers
 # on one host would fight over; nothing here uses it.
 control_socket_disable = True

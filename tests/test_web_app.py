@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 import dash
 from flask import Flask
@@ -55,3 +56,24 @@ def test_demo_data_is_only_ever_generated_into_the_default_demo_file(tmp_path):
     assert not serve.ensure_demo_source(
         Settings(source_url="postgresql+psycopg://reader@db.example/mosaic", demo=True)
     )
+
+
+def test_gunicorn_workers_read_the_snapshots_before_their_first_request(
+    small_demo_source_url, tmp_path
+):
+    import logging
+    import runpy
+    from types import SimpleNamespace
+
+    from tests.web_support import refreshed_settings
+
+    settings = refreshed_settings(small_demo_source_url, tmp_path / "store", demo=True)
+    conf = runpy.run_path(str(Path(__file__).resolve().parents[1] / "deploy/gunicorn.conf.py"))
+    app = create_app(settings)
+    data = app.server.extensions["csc_dashboard"].data
+    assert data._state is None  # nothing read at start-up
+
+    conf["post_worker_init"](SimpleNamespace(wsgi=app.server, log=logging.getLogger("t")))
+
+    assert data._state is not None
+    assert set(data._state.snapshots) >= {"organisation", "open_steps", "workforce"}
