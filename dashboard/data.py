@@ -124,8 +124,14 @@ class DataLayer:
         self._lock = threading.Lock()  # the cache and the current state
         self._loading = threading.Lock()  # one thread loads a new version; the others wait for it
         self._state: _State | None = None
+        self._token: Callable[[], str] = self.store.version_token
         # Keys end with the Inputs they were computed from; a new state evicts superseded ones.
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+    def use_version(self, source: Callable[[], str]) -> None:
+        """Where the store's version token is read (default: one query per call). The web app
+        passes its once-per-request read, so one page view's many reads cost one query."""
+        self._token = source
 
     # --- versions and snapshots ------------------------------------------------------------
 
@@ -134,7 +140,7 @@ class DataLayer:
         return self.store.version_token()
 
     def _current(self) -> _State:
-        token = self.store.version_token()  # one small query per call, no pandas
+        token = self._token()  # one small query (or the request's), no pandas
         state = self._state
         if state is not None and state.token == token:
             return state

@@ -283,3 +283,36 @@ def test_a_disabled_account_is_logged_out_within_seconds(borough):
     users.dispose()
     time.sleep(IDENTITY_SECONDS + 0.5)  # the per-worker cache of who is who lapses
     assert client.get("/api/indicators").status_code == 401
+
+
+def test_a_revoked_grant_applies_within_seconds_and_unchanged_access_is_not_resolved_again(
+    borough,
+):
+    import time
+
+    from dashboard.web import accounts as accounts_module
+
+    settings = borough.settings.model_copy(
+        update={"demo": False, "secret_key": KEY, "session_cookie_secure": False}
+    )
+    users = UserStore(settings.store_url)
+    if users.get("visitor") is None:
+        users.create_user("visitor", "a long and real passphrase", "Visitor")
+    users.grant("visitor", "borough", granted_by="admin")
+    app = create_app(settings)
+    client = app.server.test_client()
+    assert login(client, "visitor", "a long and real passphrase").status_code == 303
+    accounts = app.server.extensions["csc_dashboard"].accounts
+    assert client.get("/api/indicators", query_string={"scope": "borough"}).status_code == 200
+    resolved = dict(accounts._resolved)
+
+    time.sleep(accounts_module.IDENTITY_SECONDS + 0.5)  # the identity is read again...
+    assert client.get("/api/indicators", query_string={"scope": "borough"}).status_code == 200
+    assert dict(accounts._resolved) == resolved  # ...but nothing changed: not resolved again
+
+    users.revoke("visitor", "borough", revoked_by="admin")
+    users.dispose()
+    time.sleep(accounts_module.IDENTITY_SECONDS + 0.5)
+    refused = client.get("/api/indicators", query_string={"scope": "borough"})
+    assert refused.status_code == 403
+    assert b'"value"' not in refused.data

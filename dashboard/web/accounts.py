@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from dashboard.access import Access, load_access
+from dashboard.access import Access, access_frames, load_access, resolve_access
 from dashboard.access_tables import store_engine
 from dashboard.config import Settings
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 IDENTITY_SECONDS = 5.0
 IDENTITY_ENTRIES = 10_000
+RESOLVED_ENTRIES = 2_000
 
 
 class Accounts:
@@ -42,6 +43,9 @@ class Accounts:
         self._lock = threading.RLock()
         self._parts: dict[str, Any] = {}
         self._identities: OrderedDict[str, tuple[float, str, Any, Any]] = OrderedDict()
+        # Access resolved from the role snapshots, by (user, grants, day, frames): re-read every
+        # few seconds, it is recomputed only when a role, organisation or grant changed.
+        self._resolved: OrderedDict[tuple[Any, ...], tuple[Any, Access | None]] = OrderedDict()
 
     def _part(self, name: str, build: Any) -> Any:
         with self._lock:
@@ -101,13 +105,37 @@ class Accounts:
             if hit is not None and hit[0] > now and hit[1] == token:
                 return hit[2], hit[3]
         user = self.users.get(username)
-        access = None if user is not None and user.disabled else self.access_for(username)
+        access = None if user is not None and user.disabled else self._access(username)
         with self._lock:
             self._identities[username] = (now + IDENTITY_SECONDS, token, user, access)
             self._identities.move_to_end(username)
             while len(self._identities) > IDENTITY_ENTRIES:
                 self._identities.popitem(last=False)
         return user, access
+
+    def _access(self, username: str) -> Access | None:
+        """``access_for``, resolved again only when its inputs changed. The store hands back
+        the very same frame objects while a dataset keeps its version, so the frames' identities
+        (held in the entry, so they cannot be reused) tell an unchanged snapshot; at regional
+        scale resolving reads an organisation of thousands of teams."""
+        frames = access_frames(self.store)
+        grants = tuple(self.users.grants(username))
+        key = (username, grants, self.settings.reporting_date(), *(id(f) for f in frames))
+        with self._lock:
+            hit = self._resolved.get(key)
+            if hit is not None:
+                self._resolved.move_to_end(key)
+                return hit[1]
+        roles, organisations, holders = frames
+        resolved = resolve_access(
+            username, roles, organisations, holders, grants, as_of=self.settings.reporting_date()
+        )
+        access = None if resolved.is_empty else resolved
+        with self._lock:
+            self._resolved[key] = (frames, access)
+            while len(self._resolved) > RESOLVED_ENTRIES:
+                self._resolved.popitem(last=False)
+        return access
 
     def forget(self, username: str) -> None:
         """Drop a user's cached identity (at login and logout, so they start fresh)."""

@@ -18,7 +18,7 @@ from typing import Any
 import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, has_request_context, request
 
 from dashboard.config import Settings
 from dashboard.web import context
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, *, poll_seconds: float | None =
     register_callbacks(app, lambda: data.snapshot_as_of() or settings.reporting_date())
     # Tiles, charts, history and the matrix: rendered once per scope and version per worker.
     install(app, RenderCache(request_version), aggregate_outputs(app))
+    data.use_version(lambda: request_version() if has_request_context() else store.version_token())
     register_routes(app.server)
     register_login(app.server)
     register_admin(app.server)
