@@ -445,10 +445,68 @@ class DataLayer:
         definition = self._definitions["team_matrix"]
         if any(d not in state.snapshots for d in definition.indicator.datasets):
             return pd.DataFrame()
+        recorded = self._recorded_matrix(state, resolved)
+        if recorded is not None:
+            return recorded.copy()
         data = self._input(state, resolved, definition.indicator.datasets)
         reads = self._reads["team_matrix"].union(self._scope_reads(scope))
         key = ("matrix", scope, state.inputs(reads))
         return self._cached(key, lambda: self._matrix_frame(state, data)).copy()
+
+    def _recorded_matrix(self, state: _State, resolved: ResolvedScope) -> pd.DataFrame | None:
+        """The matrix from the daily history, which the scheduler writes after each refresh
+        having just computed every team's values: so a web worker reads one day's rows instead
+        of running every team-tier measure for every team (minutes at regional scale, where a
+        borough-wide view has over a thousand teams). ``attrs["recorded_at"]`` says when.
+
+        None (compute it) until history holds every cell's team for the reporting day, e.g.
+        before the first history run or for a newly declared indicator. Between a refresh and
+        the next history write (seconds to a couple of minutes) the matrix shows the values
+        recorded after the previous refresh, with that time; each cell opens the team's view,
+        which is computed from the latest snapshots."""
+        if state.versions.get(HISTORY) is None or "organisation" not in state.snapshots:
+            return None
+        reads = {HISTORY, "organisation", *self._scope_reads(resolved.scope)}
+        key = ("matrix-recorded", resolved.scope, state.inputs(reads))
+        return self._cached(key, lambda: self._read_matrix(state, resolved))
+
+    def _read_matrix(self, state: _State, resolved: ResolvedScope) -> pd.DataFrame | None:
+        columns = self._matrix_columns
+        datasets = sorted({d for c in columns for d in c.indicator.datasets})
+        day = self._period(state, datasets).as_of
+        found, recorded_at = self.store.history_day(day, [c.id for c in columns], "team:")
+        organisation = state.snapshots["organisation"].frame
+        teams = organisation[organisation["org_level"] == "TEAM"]
+        names = dict(zip(organisation["org_id"].astype(int), organisation["name"], strict=True))
+        cells = {(row.scope, row.indicator_id): row for row in found.itertuples(index=False)}
+        rows = []
+        for org_id, name, parent in zip(
+            teams["org_id"], teams["name"], teams["parent_org_id"], strict=True
+        ):
+            if resolved.team_ids is not None and int(org_id) not in resolved.team_ids:
+                continue
+            row: dict[str, object] = {
+                "team_id": int(org_id),
+                "team_name": str(name),
+                "service_id": None if pd.isna(parent) else int(parent),
+                "service_name": None if pd.isna(parent) else names.get(int(parent)),
+            }
+            for definition in columns:
+                cell = cells.get((f"team:{int(org_id)}", definition.id))
+                if cell is None:
+                    return None  # not recorded (yet): compute the matrix instead
+                measured = Measurement(
+                    _number(cell.value, definition.indicator.unit),
+                    _number(cell.numerator, "count"),
+                    _number(cell.denominator, "number"),
+                )
+                thresholds = self._thresholds.get(definition.id, definition.indicator.thresholds)
+                row[definition.id] = measured.value
+                row[f"{definition.id}_rag"] = rag_of(definition, measured, thresholds)
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        frame.attrs["recorded_at"] = recorded_at
+        return frame
 
     def _matrix_frame(self, state: _State, data: MeasureInput) -> pd.DataFrame:
         def cached(definition: Definition, team: MeasureInput) -> Measurement:
@@ -685,6 +743,15 @@ class DataLayer:
         position = list(frame.columns).index("team_id") + 1
         frame.insert(position, "team_name", found.astype(object).where(found.notna(), None))
         return frame
+
+
+def _number(value: float, unit: str) -> float | int | None:
+    """A recorded value as the measure returned it: None for missing, whole counts as ints."""
+    if value is None or pd.isna(value):
+        return None
+    if unit == "count" and float(value).is_integer():
+        return int(value)
+    return float(value)
 
 
 def _identity(snapshot: Snapshot) -> tuple[int, dt.datetime]:

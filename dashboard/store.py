@@ -626,6 +626,37 @@ class SnapshotStore:
         with self._write() as conn, conn.begin():
             conn.execute(statement, values)
 
+    def history_day(
+        self, day: dt.date, indicator_ids: Iterable[str], scope_prefix: str
+    ) -> tuple[pd.DataFrame, dt.datetime | None]:
+        """One day's recorded values of ``indicator_ids`` for every scope starting with
+        ``scope_prefix`` (e.g. ``team:``), and when the latest of them was recorded.
+
+        Columns: ``indicator_id``, ``scope``, ``value``, ``numerator``, ``denominator``.
+        """
+        self._ready()
+        h = store_history
+        query = select(
+            h.c.indicator_id, h.c.scope, h.c.value, h.c.numerator, h.c.denominator, h.c.recorded_at
+        ).where(
+            h.c.day == day,
+            h.c.indicator_id.in_(sorted(set(indicator_ids))),
+            h.c.scope.startswith(scope_prefix, autoescape=True),
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        frame = pd.DataFrame(
+            {
+                "indicator_id": pd.Series([r.indicator_id for r in rows], dtype="object"),
+                "scope": pd.Series([r.scope for r in rows], dtype="object"),
+                "value": pd.Series([r.value for r in rows], dtype="float64"),
+                "numerator": pd.Series([r.numerator for r in rows], dtype="float64"),
+                "denominator": pd.Series([r.denominator for r in rows], dtype="float64"),
+            }
+        )
+        recorded = max((_utc(r.recorded_at) for r in rows), default=None)
+        return frame, recorded
+
     def history(self, indicator_id: str, scope: str, since: dt.date | None = None) -> pd.DataFrame:
         """Daily values of one indicator for one scope, oldest first.
 

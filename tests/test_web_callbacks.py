@@ -233,7 +233,10 @@ def test_caseload_chart_draws_the_threshold_line(data, team):
 
 
 def test_team_matrix_has_a_row_per_team_linking_to_its_view(data):
-    table = callbacks.render_matrix(data, Scope.borough())
+    shown = callbacks.render_matrix(data, Scope.borough())
+    # Read from the history recorded after the refresh, and says when.
+    note, table = shown.children
+    assert note.children.startswith("Values as recorded on ")
     rows = table.children[2].children
     assert len(rows) == len(data.teams())
     links = {r.children[0].children.href for r in rows}

@@ -143,7 +143,16 @@ def render_matrix(data: Any, scope: Scope) -> Any:
         log.exception("team matrix failed")
         return html.P(f"The team matrix could not be computed: {exc}", className="tile__error")
     team_tier = [i for i in data.catalogue("team")]
-    return components.team_matrix_table(matrix, team_tier)
+    table = components.team_matrix_table(matrix, team_tier)
+    recorded = matrix.attrs.get("recorded_at") if matrix is not None else None
+    if recorded is None:
+        return table
+    note = html.P(
+        f"Values as recorded on {components.format_time(recorded)}, after the latest refresh; "
+        "each team's own view shows its latest values.",
+        className="text-muted small matrix-recorded",
+    )
+    return html.Div([note, table])
 
 
 def open_drilldown(data: Any, indicator_id: str, scope: Scope) -> dict[str, Any]:

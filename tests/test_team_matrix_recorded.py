@@ -1,0 +1,90 @@
+"""The team matrix read from the daily history the scheduler records after each refresh, so a
+borough-wide view does not run every team's measures in every web worker."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from dashboard.config import Settings
+from dashboard.data import DataLayer
+from dashboard.model import Scope
+from dashboard.refresher import refresh_datasets
+from dashboard.store import HistoryRow, SnapshotStore
+from tests.web_support import AS_OF, refreshed_settings
+
+
+@pytest.fixture(scope="module")
+def with_history(small_demo_source_url, tmp_path_factory) -> Settings:
+    return refreshed_settings(small_demo_source_url, tmp_path_factory.mktemp("recorded"))
+
+
+@pytest.fixture(scope="module")
+def without_history(small_demo_source_url, tmp_path_factory) -> Settings:
+    folder = tmp_path_factory.mktemp("computed")
+    settings = Settings(
+        source_url=small_demo_source_url,
+        store_url=f"sqlite:///{folder / 'store.sqlite'}",
+        as_of=AS_OF,
+        child_population=6_000,
+    )
+    assert not refresh_datasets(settings).failed  # no history hook: nothing recorded
+    return settings
+
+
+def _cells(matrix: pd.DataFrame) -> dict[tuple[int, str], object]:
+    out = {}
+    for record in matrix.to_dict("records"):
+        for key, value in record.items():
+            if key not in ("team_id", "team_name", "service_id", "service_name"):
+                out[(record["team_id"], key)] = value
+    return out
+
+
+def _same(a: object, b: object) -> bool:
+    if a is None or (isinstance(a, float) and math.isnan(a)):
+        return b is None or (isinstance(b, float) and math.isnan(b))
+    if isinstance(a, float | int) and isinstance(b, float | int):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+@pytest.mark.parametrize("kind", ["borough", "service", "teams"])
+def test_the_recorded_matrix_equals_the_computed_one(with_history, without_history, kind):
+    data = DataLayer(with_history)
+    teams = sorted(int(t) for t in data.teams()["org_id"])
+    scope = {
+        "borough": Scope.borough(),
+        "service": Scope.parse(f"service:{int(data.services()['org_id'].min())}"),
+        "teams": Scope.parse("teams:" + ",".join(str(t) for t in teams[1:4])),
+    }[kind]
+    recorded = data.team_matrix(scope)
+    computed = DataLayer(without_history).team_matrix(scope)
+    assert len(recorded) >= 1
+
+    assert recorded.attrs.get("recorded_at") is not None  # read from the history
+    assert computed.attrs.get("recorded_at") is None  # no history: computed
+    assert list(recorded.columns) == list(computed.columns)
+    assert recorded["team_id"].tolist() == computed["team_id"].tolist()
+    mine, theirs = _cells(recorded), _cells(computed)
+    assert mine.keys() == theirs.keys()
+    assert [k for k in mine if not _same(mine[k], theirs[k])] == []
+
+
+def test_cells_come_from_the_history_and_follow_its_writes(with_history):
+    data = DataLayer(with_history)
+    team = int(data.teams()["org_id"].min())
+    before = data.team_matrix(Scope.borough())
+    assert before.loc[before["team_id"] == team, "overdue_steps"].item() != 98_765
+
+    store = SnapshotStore.from_settings(with_history)
+    store.write_history(AS_OF, [HistoryRow("overdue_steps", f"team:{team}", 98_765, None, None)])
+
+    after = data.team_matrix(Scope.borough())
+    cell = after.loc[after["team_id"] == team]
+    assert cell["overdue_steps"].item() == 98_765
+    assert isinstance(cell["overdue_steps"].item(), int)  # a count, as the tile shows it
+    assert cell["overdue_steps_rag"].item() == "red"
+    assert after.attrs["recorded_at"] > before.attrs["recorded_at"]
