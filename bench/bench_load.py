@@ -419,8 +419,19 @@ async def drive(
             (args.ramp + args.settle) / max(1, args.freshness_rounds),
         )
     )
-    await asyncio.gather(*tasks)
-    fresh = await fresh_task
+    # Users stop at ``end``; one still waiting on an answer gets its client timeout. Anything
+    # left after that (and a freshness round still waiting) is cancelled, never waited for.
+    grace = REQUEST_TIMEOUT_S + 30
+    _done, late = await asyncio.wait(tasks, timeout=max(0.0, end - time.monotonic()) + grace)
+    for task in late:
+        task.cancel()
+    if late:
+        rec.errors.append(f"{len(late)} simulated users still busy at the end: cancelled")
+    try:
+        fresh = await asyncio.wait_for(fresh_task, timeout=grace)
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        rec.errors.append(f"freshness watcher stopped: {exc.__class__.__name__}: {exc}")
+        fresh = []
     steady_from = args.ramp + args.settle
     return rec, fresh, steady_from, steady_from + args.duration
 
