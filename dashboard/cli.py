@@ -182,26 +182,21 @@ def _demo_accounts(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _history_hook():
-    """The after-refresh hook that records the daily indicator history, once it exists.
+def _history_hook(settings: Settings):
+    """The after-refresh hook that records the daily indicator history (incrementally, for
+    the scheduler: see ``dashboard.history.HistoryRecorder``)."""
+    from dashboard.history import HistoryRecorder
 
-    HOOK: ``dashboard.history.record_history(store, period)`` (the indicators work) writes the
-    history; until that module is there, refreshes simply record no history.
-    """
-    try:
-        from dashboard.history import record_history
-    except ModuleNotFoundError as exc:
-        if exc.name != "dashboard.history":
-            raise  # the module exists but something it imports is missing: say so
-        return None
-    return record_history
+    return HistoryRecorder(settings)
 
 
 def _refresh(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard.refresher import UnknownDatasetError, refresh_datasets
 
     try:
-        report = refresh_datasets(settings, args.datasets or None, after_refresh=_history_hook())
+        report = refresh_datasets(
+            settings, args.datasets or None, after_refresh=_history_hook(settings)
+        )
     except UnknownDatasetError as exc:
         raise UsageError(str(exc)) from None
     if not report.runs:
@@ -220,7 +215,7 @@ def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
     try:
         run_scheduler(
             settings,
-            after_refresh=_history_hook(),
+            after_refresh=_history_hook(settings),
             exit_if_locked=args.exit_if_locked,
             lock_retry_s=args.lock_retry,
         )

@@ -284,6 +284,20 @@ class DataLayer:
         wanted = self.applicable(scope) if ids is None else list(ids)
         return [self._value(state, self.definition(key), resolved) for key in wanted]
 
+    def result_version(self, indicator_id: str, scope: Scope) -> Hashable:
+        """What the indicator's value for ``scope`` is computed from: the versions of the
+        datasets it reads (and of the scope's teams or cost centres) and which of them failed
+        their latest attempt. While this is unchanged, so is the value (freshness aside)."""
+        state = self._current()
+        definition = self.definition(indicator_id)
+        failing = tuple(
+            dataset_id
+            for dataset_id in definition.indicator.datasets
+            if getattr(getattr(state.status.get(dataset_id), "last_attempt", None), "status", "ok")
+            != "ok"
+        )
+        return self._measure_key(state, indicator_id, scope)[-1], failing
+
     def value(self, indicator_id: str, scope: Scope) -> IndicatorValue:
         return self.values(scope, [indicator_id])[0]
 

@@ -14,7 +14,7 @@ the frame's own index and dtypes, exactly what the boolean filter returns.
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -41,10 +41,17 @@ class PartitionedFrames(Mapping[str, pd.DataFrame]):
         self._frames = dict(frames)
         self._ids = {id(frame) for frame in self._frames.values()}
         self._positions: dict[tuple[int, str], Positions] = {}
+        # Frames derived from one held frame (e.g. the workforce's one row per worker), by the
+        # source frame's id and a name: built once per version of the source, partitioned too.
+        self._derived: dict[tuple[int, str], pd.DataFrame] = {}
         self._lock = threading.Lock()
         if previous is not None:
             # Both objects hold their frames alive here, so an id found in both is one object.
             with previous._lock:
+                self._derived = {
+                    key: found for key, found in previous._derived.items() if key[0] in self._ids
+                }
+                self._ids |= {id(frame) for frame in self._derived.values()}
                 self._positions = {
                     key: found for key, found in previous._positions.items() if key[0] in self._ids
                 }
@@ -65,6 +72,27 @@ class PartitionedFrames(Mapping[str, pd.DataFrame]):
             for column in columns:
                 if column in frame.columns:
                     self.positions(frame, column)
+
+    def derived(
+        self, frame: pd.DataFrame, name: str, build: Callable[[pd.DataFrame], pd.DataFrame]
+    ) -> pd.DataFrame:
+        """``build(frame)``, once per version of ``frame`` for every scope and thread: a
+        borough-wide step that every scope's measure would otherwise repeat (de-duplicating the
+        workforce to one row per worker before cutting it to a team). The result's rows are
+        grouped by scope key like a snapshot's, and it carries over to the next version's
+        frames while ``frame`` does. ``build`` must depend on ``frame`` alone. A frame not
+        held here is simply built from."""
+        if id(frame) not in self._ids:
+            return build(frame)
+        key = (id(frame), name)
+        with self._lock:
+            found = self._derived.get(key)
+        if found is None:
+            built = build(frame)  # outside the lock; two threads may both build it once
+            with self._lock:
+                found = self._derived.setdefault(key, built)
+                self._ids.add(id(found))
+        return found
 
     def positions(self, frame: pd.DataFrame, column: str) -> Positions | None:
         """Row positions (ascending) of each non-empty key of ``column``; None for a frame not

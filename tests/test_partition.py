@@ -146,6 +146,65 @@ def test_a_derived_frame_is_filtered_plainly():
     assert scope.filter_teams(derived)["item"].tolist() == ["r8", "r4", "r1"]
 
 
+def test_a_derived_frame_is_built_once_per_version_and_filtered_by_position():
+    calls = []
+
+    def top_rows(frame: pd.DataFrame) -> pd.DataFrame:
+        calls.append(id(frame))
+        return frame.sort_values("amount", ascending=False).head(6)
+
+    frames = PartitionedFrames({"work": work(), "other": work()})
+    derived = frames.derived(frames["work"], "top", top_rows)
+    assert frames.derived(frames["work"], "top", top_rows) is derived  # once, shared
+    assert len(calls) == 1
+    # Amounts 10, 9, 8, 7, 6, 5 are rows r9, r8, r7, r6, r5, r4; team 1 holds r8 and r4.
+    assert frames.positions(derived, "team_id") is not None  # held and grouped like a snapshot
+    scope = resolve(Scope.team(1), ORGANISATION, CODES).using(frames)
+    assert scope.filter_teams(derived)["item"].tolist() == ["r8", "r4"]
+
+    # The next version keeps it while "work" is the same frame, and builds anew once it is not.
+    kept = PartitionedFrames({"work": frames["work"], "other": work()}, frames)
+    assert kept.derived(kept["work"], "top", top_rows) is derived
+    replaced = PartitionedFrames({"work": work(), "other": frames["other"]}, frames)
+    assert replaced.derived(replaced["work"], "top", top_rows) is not derived
+    assert len(calls) == 2
+    # A frame that is not held is simply built from, every time.
+    loose = work()
+    frames.derived(loose, "top", top_rows)
+    frames.derived(loose, "top", top_rows)
+    assert len(calls) == 4
+
+
+def test_every_caseload_shares_one_deduplicated_workforce():
+    period = ReportingPeriod.for_date(pd.Timestamp(DEMO_AS_OF).date())
+    workforce = pd.DataFrame(
+        {
+            # Worker 1 moved from team 1 to team 2: only the later role counts, in team 2.
+            "worker_id": [1, 1, 2, 3],
+            "worker_role_id": [10, 11, 20, 30],
+            "role_start_date": pd.to_datetime(
+                ["2024-01-01", "2025-06-01", "2023-01-01", "2022-01-01"]
+            ),
+            "team_id": pd.array([1, 2, 1, 2], dtype="Int64"),
+            "role": ["SW", "SW", "SW", "SENIOR_PRACTITIONER"],
+            "is_agency": [False, False, True, False],
+            "fte": [1.0, 1.0, 0.5, 1.0],
+            "allocations": pd.array([9, 12, 6, 15], dtype="Int64"),
+            "first_names": ["A", "A", "B", "C"],
+            "last_names": ["One", "One", "Two", "Three"],
+        }
+    )
+    frames = PartitionedFrames({"workforce": workforce})
+    from dashboard.indicators.team import active_workers, average_caseload
+
+    team1 = average_caseload(MeasureInput(frames, team_scope(1), period))
+    team2 = average_caseload(MeasureInput(frames, team_scope(2), period))
+    assert (team1.numerator, team1.denominator, team1.value) == (6, 0.5, 12.0)
+    assert (team2.numerator, team2.denominator, team2.value) == (27, 2.0, 13.5)
+    first = active_workers(MeasureInput(frames, team_scope(1), period))
+    assert active_workers(MeasureInput(frames, team_scope(2), period)) is first
+
+
 def test_measure_inputs_from_partitioned_frames_bind_their_scope():
     frames = PartitionedFrames({"work": work()})
     period = ReportingPeriod.for_date(pd.Timestamp(DEMO_AS_OF).date())

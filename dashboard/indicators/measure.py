@@ -9,7 +9,7 @@ so "17 overdue" always opens a list of 17 (DESIGN.md).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,17 @@ class MeasureInput:
             return self.frames[dataset_id]
         except KeyError:
             raise MissingDataset(dataset_id) from None
+
+    def derived(
+        self, dataset_id: str, name: str, build: Callable[[pd.DataFrame], pd.DataFrame]
+    ) -> pd.DataFrame:
+        """``build`` applied to a dataset's frame: once per version of the dataset when the
+        frames come from the data layer (shared by every scope), else every call. ``build`` must
+        depend on the frame alone, and its result must not be changed."""
+        frame = self.frame(dataset_id)
+        if isinstance(self.frames, PartitionedFrames):
+            return self.frames.derived(frame, name, build)
+        return build(frame)
 
     def day(self, name: str = "as_of") -> pd.Timestamp:
         """A date of the reporting period as a Timestamp, to compare with date columns."""

@@ -93,8 +93,14 @@ def unallocated_cases(data: MeasureInput) -> Measurement:
 
 def active_workers(data: MeasureInput) -> pd.DataFrame:
     """One row per active worker: their primary role running at as_of (the latest started if
-    messy data holds several), with the worker team and their running ALLWKR allocations."""
-    frame = data.frame("workforce")
+    messy data holds several), with the worker team and their running ALLWKR allocations.
+
+    Borough-wide (a worker who moved keeps only their latest team), so it is built once per
+    version of the workforce and shared by every team's caseload."""
+    return data.derived("workforce", "active_workers", _one_row_per_worker)
+
+
+def _one_row_per_worker(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.sort_values(["worker_id", "role_start_date", "worker_role_id"])
     return frame.drop_duplicates("worker_id", keep="last")
 

@@ -7,7 +7,6 @@ production scheduler.
 
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 
@@ -72,7 +71,7 @@ def ensure_demo_users(settings: Settings) -> list[str]:
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> int:
     """Serve in one process. On the demo borough this is demo mode (demo accounts, a generated
     signing key kept in the store, plain-http cookies); anywhere else the settings rule."""
-    from dashboard.history import record_history
+    from dashboard.history import HistoryRecorder
     from dashboard.refresher import start_background_scheduler
     from dashboard.web.app import create_app
 
@@ -80,9 +79,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> int:
     if is_demo_source(settings):
         settings = settings.model_copy(update={"demo": True})
         ensure_demo_users(settings)
-    handle = start_background_scheduler(
-        settings, after_refresh=functools.partial(record_history, settings=settings)
-    )
+    handle = start_background_scheduler(settings, after_refresh=HistoryRecorder(settings))
     try:
         app = create_app(settings)
         log.info("serving on http://%s:%s", host, port)
