@@ -93,6 +93,12 @@ class Settings(BaseSettings):
         gt=0,
         description="How often browsers check for a new snapshot (a version compare, no SQL).",
     )
+    preload_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How often each web worker checks for a new snapshot and loads it before "
+        "any page asks (0: on the first request instead).",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
     def reporting_date(self) -> dt.date:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -42,6 +43,7 @@ from dashboard.indicators.measure import (
     full_name,
 )
 from dashboard.indicators.rag import effective_thresholds
+from dashboard.indicators.team import DERIVED_FRAMES
 from dashboard.model import Indicator, IndicatorValue, Scope, ScopeError, Tier
 from dashboard.partition import PartitionedFrames
 from dashboard.reporting import ReportingPeriod
@@ -177,6 +179,14 @@ class DataLayer:
             previous.frames if previous is not None else None,
         )
         frames.partition(SCOPE_COLUMNS)  # O(rows) of the new versions only
+        for dataset_id, derivations in DERIVED_FRAMES.items():
+            for name, build in derivations:
+                if dataset_id not in frames:
+                    continue
+                try:  # a new version only (the others carry theirs over)
+                    frames.positions(frames.derived(frames[dataset_id], name, build), "team_id")
+                except Exception:  # e.g. a column missing: the measures that need it say so
+                    log.exception("could not derive %s from %s", name, dataset_id)
         # Versions as read with each frame (a newer one than ``versions`` says is its own).
         identity: dict[str, Hashable] = {key: _identity(s) for key, s in snapshots.items()}
         identity[HISTORY] = versions.history
@@ -185,6 +195,38 @@ class DataLayer:
     def warm(self) -> None:
         """Read, decode and index the latest snapshots now (a new web worker, before serving)."""
         self._current()
+
+    def preload(self, every_s: float) -> Callable[[], None]:
+        """Follow the store from a background thread: every ``every_s`` seconds one version
+        query, and a new version is read, decoded and indexed (and the frames every scope
+        derives from it built) before any page asks for it. So the first view after a refresh
+        costs what the views after it do, at any scale. Returns a function that stops it."""
+        stop = threading.Event()
+
+        def follow() -> None:
+            failing = False
+            while not stop.wait(every_s):
+                try:
+                    before = self._state
+                    started = time.perf_counter()
+                    state = self._current()  # outside a request: the store's own version query
+                    if state is not before:
+                        log.info(
+                            "snapshots preloaded version=%s duration_s=%.3f",
+                            state.token,
+                            time.perf_counter() - started,
+                        )
+                except Exception as exc:  # the store is down: requests say so; keep trying
+                    if not failing:
+                        log.warning("preload failed (retrying every %gs): %s", every_s, exc)
+                    failing = True
+                else:
+                    if failing:
+                        log.info("preload recovered")
+                    failing = False
+
+        threading.Thread(target=follow, name="snapshot-preload", daemon=True).start()
+        return stop.set
 
     def has_snapshots(self) -> bool:
         return bool(self._current().snapshots)

@@ -43,17 +43,21 @@ logconfig_dict = gunicorn_logconfig(Settings().log_level)
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
 
 
-
 def post_worker_init(worker):  # noqa: ANN001, ANN201 (gunicorn's hook signature)
     """Read and index the latest snapshots before the worker takes its first request, so the
     first page view after a deploy or a worker restart does not wait for them (seconds at
-    regional scale). A store that is down is no reason not to start: requests say so."""
+    regional scale), then keep doing so for each new snapshot as it lands
+    (``DASHBOARD_PRELOAD_SECONDS``). A store that is down is no reason not to start: requests
+    say so, and the preloader keeps trying."""
     from dashboard.web import context
 
+    web = context.of(worker.wsgi)
     try:
-        context.of(worker.wsgi).data.warm()
+        web.data.warm()
     except Exception:
         worker.log.exception("warm-up failed; the first request will load the snapshots")
+    if web.settings.preload_seconds > 0:
+        web.data.preload(web.settings.preload_seconds)
 
 
 # gunicorn's control socket (``gunicornc``) defaults to one path per user, which two app servers

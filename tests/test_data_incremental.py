@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -345,3 +346,60 @@ def test_store_versions_name_each_datasets_last_good_version(any_db_url: str):
     assert written.token == store.version_token() != versions.token
     assert written.snapshots == versions.snapshots and written.history is not None
     store.dispose()
+
+
+# --- the preloader: a new version is loaded before any page asks --------------------------------
+
+
+def test_the_preloader_loads_a_new_version_and_its_derived_frames_unasked(private: Settings):
+    data = DataLayer(private)
+    data.warm()
+    old = data._current()
+    stop = data.preload(0.05)
+    try:
+        halve_an_fte(private.source_url, data)
+        refresh(private, ["workforce"])
+        token = SnapshotStore.from_settings(private).version_token()
+        deadline = time.monotonic() + 30
+        while (data._state is old or data._state.token != token) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        state = data._state  # read without asking the layer for anything
+        assert state.token == token
+        assert state.versions["workforce"] != old.versions["workforce"]
+        workforce = state.snapshots["workforce"].frame
+        derived = state.frames._derived[(id(workforce), "active_workers")]
+        assert derived["worker_id"].is_unique  # one row per worker, built at load
+        assert state.frames.positions(derived, "team_id")  # and grouped by team already
+        # A page view now uses that state as it is: no load on the request's path.
+        data.values(Scope.borough())
+        assert data._state is state
+    finally:
+        stop()
+
+
+def test_the_preloader_survives_a_store_outage(private: Settings, caplog):
+    data = DataLayer(private)
+    data.warm()
+    store_file = Path(make_url(private.store_url).database)
+    hidden = store_file.with_suffix(".away")
+    stop = data.preload(0.05)
+    try:
+        with caplog.at_level("INFO", logger="dashboard.data"):
+            data.store.dispose()
+            store_file.rename(hidden)  # the store is gone: version queries fail
+            store_file.mkdir()  # and cannot be recreated as a database in its place
+            deadline = time.monotonic() + 30
+            while "preload failed" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert caplog.text.count("preload failed") == 1  # said once, not every 50 ms
+            time.sleep(0.3)
+            assert caplog.text.count("preload failed") == 1
+            store_file.rmdir()
+            hidden.rename(store_file)
+            deadline = time.monotonic() + 30
+            while "preload recovered" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "preload recovered" in caplog.text
+    finally:
+        stop()
+    assert data.values(Scope.borough())

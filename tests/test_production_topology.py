@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import re
 import signal
 import time
 from collections import Counter
@@ -203,3 +204,34 @@ def test_the_standby_takes_over_when_the_active_scheduler_dies(
     )
     # Once per interval under the new scheduler, as under the old one.
     assert_once_per_interval(count_over_window(store_url, WINDOW_INTERVALS), WINDOW_INTERVALS)
+
+
+def test_every_worker_loads_a_new_snapshot_before_any_request_asks(top: Topology) -> None:
+    """The first page view after a refresh must not pay for reading the new snapshot: each
+    gunicorn worker's preloader (``post_worker_init``) loads it within a second or so of it
+    landing, with no request sent to that worker."""
+    from dashboard.store import SnapshotStore
+
+    store_url = top.settings["store_url"]
+    web = top.web("web", workers=3)  # over an empty store: nothing to load yet
+    mark = web.proc.mark()
+    scheduler = top.scheduler("scheduler")
+    wait_until(lambda: every_dataset_refreshed(store_url, dataset_ids()), "a first refresh")
+    scheduler.wait_for("history recorded")
+    scheduler.signal(signal.SIGTERM)  # a quiet store: one version to load
+    assert scheduler.wait() == 0
+    store = SnapshotStore(store_url)
+    token = store.version_token()
+    store.dispose()
+
+    def loaded() -> dict[int, str] | None:
+        latest: dict[int, str] = {}
+        for record in web.proc.records(mark):
+            found = re.search(r"snapshots preloaded version=(.*) duration_s=", record.get("msg", ""))
+            if found:
+                latest[record["pid"]] = found.group(1)
+        done = set(latest) == web.worker_pids() and set(latest.values()) == {token}
+        return latest if done else None
+
+    # The test sends no request after the start-up check (made before any snapshot existed).
+    wait_until(loaded, "every worker to preload the store's latest version")

@@ -105,6 +105,11 @@ def _one_row_per_worker(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop_duplicates("worker_id", keep="last")
 
 
+# Frames derived from one dataset that every scope's measures share, by dataset: the data layer
+# builds them when it loads a new version, before any page asks.
+DERIVED_FRAMES = {"workforce": (("active_workers", _one_row_per_worker),)}
+
+
 def caseload_rows(data: MeasureInput) -> pd.DataFrame:
     """Active case-holding workers of teams in scope, with children held and caseload per FTE."""
     workers = active_workers(data)

@@ -73,6 +73,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> int:
     signing key kept in the store, plain-http cookies); anywhere else the settings rule."""
     from dashboard.history import HistoryRecorder
     from dashboard.refresher import start_background_scheduler
+    from dashboard.web import context
     from dashboard.web.app import create_app
 
     ensure_demo_source(settings)
@@ -82,8 +83,16 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8050) -> int:
     handle = start_background_scheduler(settings, after_refresh=HistoryRecorder(settings))
     try:
         app = create_app(settings)
+        stop_preload = (
+            context.of(app.server).data.preload(settings.preload_seconds)
+            if settings.preload_seconds > 0
+            else lambda: None
+        )
         log.info("serving on http://%s:%s", host, port)
-        app.run(host=host, port=port, debug=False)
+        try:
+            app.run(host=host, port=port, debug=False)
+        finally:
+            stop_preload()
     finally:
         handle.stop()
     return 0
