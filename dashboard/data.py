@@ -53,6 +53,7 @@ from dashboard.store import Snapshot, SnapshotStore, StoreVersions
 log = logging.getLogger(__name__)
 
 CACHE_ENTRIES = 1024
+RECENT_VIEWS = 64  # (scope, indicators) views whose values the preloader computes first
 HISTORY = "<history>"  # the daily history's write stamp, beside the datasets a result reads
 DEFAULT_REFRESH = dt.timedelta(hours=1)  # for a dataset whose file is gone or broken
 T = TypeVar("T")
@@ -129,6 +130,8 @@ class DataLayer:
         self._token: Callable[[], str] = self.store.version_token
         # Keys end with the Inputs they were computed from; a new state evicts superseded ones.
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        # The (scope, indicators) asked for most recently, for the preloader.
+        self._recent: OrderedDict[tuple[Scope, tuple[str, ...]], None] = OrderedDict()
 
     def use_version(self, source: Callable[[], str]) -> None:
         """Where the store's version token is read (default: one query per call). The web app
@@ -211,10 +214,15 @@ class DataLayer:
                     started = time.perf_counter()
                     state = self._current()  # outside a request: the store's own version query
                     if state is not before:
+                        loaded = time.perf_counter() - started
+                        views = self._compute_recent(state, stop)
                         log.info(
-                            "snapshots preloaded version=%s duration_s=%.3f",
+                            "snapshots preloaded version=%s duration_s=%.3f "
+                            "recent_views=%d values_s=%.3f",
                             state.token,
-                            time.perf_counter() - started,
+                            loaded,
+                            views,
+                            time.perf_counter() - started - loaded,
                         )
                 except Exception as exc:  # the store is down: requests say so; keep trying
                     if not failing:
@@ -227,6 +235,22 @@ class DataLayer:
 
         threading.Thread(target=follow, name="snapshot-preload", daemon=True).start()
         return stop.set
+
+    def _compute_recent(self, state: _State, stop: threading.Event) -> int:
+        """The values of the scopes viewed most recently, newest first, for ``state``: what
+        their pages will ask for at their next poll. Stops when a newer version lands."""
+        with self._lock:
+            recent = list(reversed(self._recent))
+        done = 0
+        for scope, ids in recent:
+            if stop.is_set() or self._state is not state:
+                break
+            try:
+                self._values(state, scope, ids)
+            except ScopeError:
+                continue  # e.g. a team that the new organisation no longer has
+            done += 1
+        return done
 
     def has_snapshots(self) -> bool:
         return bool(self._current().snapshots)
@@ -321,10 +345,19 @@ class DataLayer:
 
     def values(self, scope: Scope, ids: Sequence[str] | None = None) -> list[IndicatorValue]:
         """Values of the given indicators (default: every one that applies to the scope)."""
-        state = self._current()
-        resolved = self.resolve(scope)
-        wanted = self.applicable(scope) if ids is None else list(ids)
-        return [self._value(state, self.definition(key), resolved) for key in wanted]
+        wanted = tuple(self.applicable(scope) if ids is None else ids)
+        found = self._values(self._current(), scope, wanted)
+        with self._lock:  # what the preloader computes first for the next version
+            self._recent[(scope, wanted)] = None
+            self._recent.move_to_end((scope, wanted))
+            while len(self._recent) > RECENT_VIEWS:
+                self._recent.popitem(last=False)
+        return found
+
+    def _values(self, state: _State, scope: Scope, ids: Sequence[str]) -> list[IndicatorValue]:
+        key = ("resolve", scope, state.inputs(self._scope_reads(scope)))
+        resolved = self._cached(key, lambda: self._resolve(state, scope))
+        return [self._value(state, self.definition(key), resolved) for key in ids]
 
     def result_version(self, indicator_id: str, scope: Scope) -> Hashable:
         """What the indicator's value for ``scope`` is computed from: the versions of the

@@ -355,6 +355,8 @@ def test_the_preloader_loads_a_new_version_and_its_derived_frames_unasked(privat
     data = DataLayer(private)
     data.warm()
     old = data._current()
+    team = Scope.team(int(data.teams()["org_id"].iloc[-1]))
+    data.values(team, ["average_caseload", "open_cases"])  # a page viewed lately
     stop = data.preload(0.05)
     try:
         halve_an_fte(private.source_url, data)
@@ -370,6 +372,15 @@ def test_the_preloader_loads_a_new_version_and_its_derived_frames_unasked(privat
         derived = state.frames._derived[(id(workforce), "active_workers")]
         assert derived["worker_id"].is_unique  # one row per worker, built at load
         assert state.frames.positions(derived, "team_id")  # and grouped by team already
+        # The page viewed lately has its new caseload computed already, unasked.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            key[:3] == ("measure", "average_caseload", team) and state.holds(key[-1])
+            for key in list(data._cache)
+        ):
+            time.sleep(0.05)
+        fresh = [k for k in data._cache if k[:3] == ("measure", "average_caseload", team)]
+        assert len(fresh) == 1 and dict(fresh[0][-1])["workforce"] == state.versions["workforce"]
         # A page view now uses that state as it is: no load on the request's path.
         data.values(Scope.borough())
         assert data._state is state
