@@ -69,7 +69,10 @@ class Settings(BaseSettings):
         description="Header carrying the username in 'header' auth mode; the proxy must strip it from clients.",
     )
     session_idle_minutes: int = Field(
-        30, gt=0, description="Log a browser out after this many minutes without a request."
+        30,
+        gt=0,
+        description="Log a browser out after this many minutes without a user action (an open "
+        "page's own polls and re-renders do not count).",
     )
     session_max_hours: int = Field(
         12, gt=0, description="Log a browser out this many hours after login, however active."

@@ -4,6 +4,7 @@ key, and trusted-header (single sign-on) mode. Each test drives the real Flask s
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -316,3 +317,77 @@ def test_a_revoked_grant_applies_within_seconds_and_unchanged_access_is_not_reso
     refused = client.get("/api/indicators", query_string={"scope": "borough"})
     assert refused.status_code == 403
     assert b'"value"' not in refused.data
+
+
+def _poll(client, token="0"):
+    return client.post(
+        "/_dash-update-component",
+        json={
+            "output": "data-version.data",
+            "outputs": {"id": "data-version", "property": "data"},
+            "inputs": [{"id": "poll", "property": "n_intervals", "value": 7}],
+            "changedPropIds": ["poll.n_intervals"],
+            "state": [{"id": "data-version", "property": "data", "value": token}],
+        },
+    )
+
+
+def _rows(client, start: int, sort: list | None = None):
+    """The drill-down grid asking for a block of rows (its scope is not checked here: a
+    malformed state still proves whether the request counted as the user's)."""
+    return client.post(
+        "/_dash-update-component",
+        json={
+            "output": "drill-grid.getRowsResponse",
+            "outputs": {"id": "drill-grid", "property": "getRowsResponse"},
+            "inputs": [
+                {
+                    "id": "drill-grid",
+                    "property": "getRowsRequest",
+                    "value": {
+                        "startRow": start,
+                        "endRow": start + 200,
+                        "sortModel": sort or [],
+                        "filterModel": {},
+                    },
+                }
+            ],
+            "changedPropIds": ["drill-grid.getRowsRequest"],
+            "state": [],
+        },
+    )
+
+
+def test_an_open_pages_polls_do_not_keep_its_session_alive(app, borough, monkeypatch):
+    client = logged_in(app, borough.director)
+    start = time.time()
+    now = [start]
+    monkeypatch.setattr("dashboard.web.session.clock", lambda: now[0])
+    for minutes in (10, 20, 29):  # the page polls on its own, and re-renders, unattended
+        now[0] = start + 60 * minutes
+        assert _poll(client).status_code == 200
+        _rows(client, 0)  # a list reloading its first block after a new snapshot
+    now[0] = start + 60 * 31  # 31 minutes after the last thing the user did: logged out
+    assert _poll(client).status_code == 401
+    assert client.get("/api/indicators").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda client: client.get("/api/indicators"),  # any request that is not a callback
+        lambda client: _rows(client, 200),  # scrolling a list
+        lambda client: _rows(client, 0, [{"colId": "due_date", "sort": "asc"}]),  # sorting it
+    ],
+    ids=["request", "scroll", "sort"],
+)
+def test_what_the_user_does_keeps_the_session_alive(app, borough, monkeypatch, action):
+    client = logged_in(app, borough.director)
+    start = time.time()
+    now = [start + 60 * 20]
+    monkeypatch.setattr("dashboard.web.session.clock", lambda: now[0])
+    action(client)  # 20 minutes in
+    now[0] = start + 60 * 45  # 25 minutes after that action, 45 after login
+    assert _poll(client).status_code == 200
+    now[0] = start + 60 * 51  # 31 minutes after it
+    assert _poll(client).status_code == 401

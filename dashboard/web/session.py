@@ -61,6 +61,8 @@ NO_ACCESS_ENDPOINTS = frozenset({"logout"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 USER_KEY, LOGIN_AT_KEY, SEEN_KEY, CSRF_KEY = "user", "login_at", "seen", "csrf"
+# Callback triggers a page fires by itself: the poll, and the new version it brings.
+AUTOMATIC_TRIGGERS = frozenset({"poll.n_intervals", "data-version.data"})
 # Seconds a cookie's login time may lie ahead of the server clock (workers' clocks differ).
 CLOCK_SLACK_S = 60
 # Pattern-matching outputs one callback may be asked for: far above any page, far below abuse.
@@ -148,14 +150,57 @@ def _identify(ctx: context.WebContext) -> str | None:
         if name is not None:
             cookie.clear()
         return None
-    now = time.time()
+    now = clock()
     idle = 60 * ctx.settings.session_idle_minutes
     lifetime = 3600 * ctx.settings.session_max_hours
     if now - seen > idle or now - login_at > lifetime or login_at > now + CLOCK_SLACK_S:
         cookie.clear()
         return None
-    cookie[SEEN_KEY] = int(now)
+    if not automatic_request():
+        cookie[SEEN_KEY] = int(now)  # the idle timeout counts what the user does, not polls
     return name
+
+
+def clock() -> float:
+    """Seconds since the epoch: what session times are measured in (tests move it)."""
+    return time.time()
+
+
+def automatic_request() -> bool:
+    """Is this a request an open page makes by itself, not something its user did? The
+    version poll, the re-renders after a new snapshot lands, and a list reloading its first
+    block unsorted and unfiltered (what a list does after a new snapshot). These do not count
+    as activity for the idle timeout, so a page left open logs out like any other.
+
+    Only Dash callback requests can be automatic; a page load, a click, a scope choice, a
+    scroll, a sort or a filter is the user's."""
+    if request.method != "POST" or request.path != "/_dash-update-component":
+        return False
+    body = request.get_json(silent=True)  # parsed once; Dash reads the same parsed body
+    changed = body.get("changedPropIds") if isinstance(body, dict) else None
+    if not isinstance(changed, list) or not changed:
+        return False  # a callback's first call, when a page or a panel opens
+    for prop in changed:
+        if prop in AUTOMATIC_TRIGGERS:
+            continue
+        if isinstance(prop, str) and prop.endswith(".getRowsRequest") and _first_block(body):
+            continue
+        return False
+    return True
+
+
+def _first_block(body: dict[str, Any]) -> bool:
+    """Does the callback ask for a list's first block with no sort and no filter?"""
+    for item in body.get("inputs") or []:
+        if isinstance(item, dict) and item.get("property") == "getRowsRequest":
+            block = item.get("value")
+            return (
+                isinstance(block, dict)
+                and block.get("startRow") == 0
+                and not block.get("sortModel")
+                and not block.get("filterModel")
+            )
+    return False
 
 
 def _is_time(value: Any) -> bool:
@@ -263,7 +308,7 @@ def start_session(username: str) -> None:
     """A new session for ``username`` after a good login: everything the old cookie held
     (a pre-login CSRF token, anything planted) is dropped, and a new CSRF token is made."""
     cookie.clear()
-    now = int(time.time())
+    now = int(clock())
     cookie[USER_KEY] = username
     cookie[LOGIN_AT_KEY] = now
     cookie[SEEN_KEY] = now
