@@ -243,6 +243,16 @@ def test_team_matrix_has_a_row_per_team_linking_to_its_view(data):
     assert links == {f"/team?scope=team%3A{t}" for t in data.teams()["org_id"]}
 
 
+def test_a_matrix_of_more_teams_than_fit_says_how_many_it_shows(data, monkeypatch):
+    monkeypatch.setattr(callbacks.components, "MATRIX_TEAMS", 3)
+    shown = callbacks.render_matrix(data, Scope.borough())
+    recorded, limited, table = shown.children
+    total = len(data.teams())
+    assert total > 3
+    assert limited.children.startswith(f"Showing the 3 teams of {total:,} with the most red")
+    assert len(table.children[2].children) == 3
+
+
 # ----------------------------------------------------------------------------- live updates
 
 

@@ -303,10 +303,41 @@ def test_team_matrix_cells_link_to_the_team_and_say_their_rag():
     indicator = Indicator(
         "overdue_steps", "Overdue work", "", "team", "count", "lower_better", ("open_steps",)
     )
-    table = components.team_matrix_table(matrix, [indicator])
+    ordered = components.matrix_teams_first(matrix, ["overdue_steps"])  # by name: few teams
+    table = components.team_matrix_table(ordered, [indicator])
     rows = table.children[2].children
     assert [text_of(r.children[0]) for r in rows] == ["East", "North"]
     north_cell = rows[1].children[1]
     assert north_cell.className == "matrix-cell rag-cell--red"
     assert north_cell.children.href == "/team?scope=team%3A12"
     assert text_of(north_cell) == "17 ✕ Act now"
+
+
+def test_a_large_matrix_shows_the_teams_with_the_most_red_then_amber_first():
+    #            reds  ambers
+    # Alder        1     2
+    # Birch        2     0
+    # Cedar        0     3
+    # Damson       2     1
+    # Elm          0     0
+    # Fir          2     1   (ties with Damson: by name)
+    rags = {
+        "Alder": ["red", "amber", "amber"],
+        "Birch": ["red", "red", "green"],
+        "Cedar": ["amber", "amber", "amber"],
+        "Damson": ["red", "amber", "red"],
+        "Elm": ["green", "green", None],
+        "Fir": ["amber", "red", "red"],
+    }
+    ids = ["a", "b", "c"]
+    matrix = pd.DataFrame(
+        {
+            "team_id": range(1, 7),
+            "team_name": list(rags),
+            **{f"{i}_rag": [rags[t][n] for t in rags] for n, i in enumerate(ids)},
+        }
+    )
+    top = components.matrix_teams_first(matrix, ids, limit=4)
+    assert top["team_name"].tolist() == ["Damson", "Fir", "Birch", "Alder"]
+    everyone = components.matrix_teams_first(matrix, ids, limit=6)
+    assert everyone["team_name"].tolist() == ["Alder", "Birch", "Cedar", "Damson", "Elm", "Fir"]

@@ -143,16 +143,31 @@ def render_matrix(data: Any, scope: Scope) -> Any:
         log.exception("team matrix failed")
         return html.P(f"The team matrix could not be computed: {exc}", className="tile__error")
     team_tier = [i for i in data.catalogue("team")]
-    table = components.team_matrix_table(matrix, team_tier)
+    notes = []
     recorded = matrix.attrs.get("recorded_at") if matrix is not None else None
-    if recorded is None:
-        return table
-    note = html.P(
-        f"Values as recorded on {components.format_time(recorded)}, after the latest refresh; "
-        "each team's own view shows its latest values.",
-        className="text-muted small matrix-recorded",
-    )
-    return html.Div([note, table])
+    if recorded is not None:
+        notes.append(
+            html.P(
+                f"Values as recorded on {components.format_time(recorded)}, after the latest "
+                "refresh; each team's own view shows its latest values.",
+                className="text-muted small matrix-recorded",
+            )
+        )
+    total = 0 if matrix is None else len(matrix)
+    if total:
+        matrix = components.matrix_teams_first(
+            matrix, [i.id for i in team_tier], components.MATRIX_TEAMS
+        )
+    if total > len(matrix):
+        notes.append(
+            html.P(
+                f"Showing the {len(matrix)} teams of {total:,} with the most red, then amber, "
+                "ratings. Every team is in the Team view's selector.",
+                className="small matrix-limited",
+            )
+        )
+    table = components.team_matrix_table(matrix, team_tier)
+    return html.Div([*notes, table]) if notes else table
 
 
 def open_drilldown(data: Any, indicator_id: str, scope: Scope) -> dict[str, Any]:

@@ -447,6 +447,23 @@ def download_href(indicator_id: str, scope: str, fmt: str) -> str:
 # ----------------------------------------------------------------------------- RAG matrix
 
 
+MATRIX_TEAMS = 40  # rows a matrix shows at most: a region's borough view has over 1,000 teams
+
+
+def matrix_teams_first(
+    matrix: pd.DataFrame, indicator_ids: Sequence[str], limit: int = MATRIX_TEAMS
+) -> pd.DataFrame:
+    """The ``limit`` teams needing attention most: the most red ratings, then the most amber,
+    then by name. All of them, by name, when there are no more than ``limit``."""
+    if len(matrix) <= limit:
+        return matrix.sort_values("team_name")
+    rags = matrix[[f"{i}_rag" for i in indicator_ids if f"{i}_rag" in matrix.columns]]
+    ranked = matrix.assign(
+        _red=(rags == "red").sum(axis=1), _amber=(rags == "amber").sum(axis=1)
+    ).sort_values(["_red", "_amber", "team_name"], ascending=[False, False, True])
+    return ranked.head(limit).drop(columns=["_red", "_amber"])
+
+
 def team_matrix_table(
     matrix: pd.DataFrame, indicators: Sequence[Indicator], team_path: str = "/team"
 ) -> html.Table | html.P:
@@ -462,7 +479,7 @@ def team_matrix_table(
         html.Tr([html.Th("Team", scope="col")] + [html.Th(i.title, scope="col") for i in shown])
     )
     rows = []
-    for record in matrix.sort_values("team_name").to_dict("records"):
+    for record in matrix.to_dict("records"):  # in the caller's order
         href = f"{team_path}?" + urlencode({"scope": f"team:{record['team_id']}"})
         row = [html.Th(dcc.Link(str(record["team_name"]), href=href), scope="row")]
         for indicator in shown:
