@@ -158,6 +158,10 @@ def wanted(dep: dict[str, Any], found: dict[Any, dict[str, Any]]) -> bool:
 @dataclass
 class Recorder:
     started: float = field(default_factory=time.monotonic)
+    wall: float = field(default_factory=time.time)  # the same moment on the wall clock
+    # How late the load generator's event loop wakes a 100 ms sleep: its own queueing, which
+    # is in every client-side time (the generator shares the server's two cores).
+    lags: list[tuple[float, float]] = field(default_factory=list)
     samples: list[tuple[float, str, float, int]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -385,12 +389,12 @@ def report(rec: Recorder, steady_from: float, steady_to: float, label: str) -> l
     by_kind: dict[str, list[tuple[float, int]]] = defaultdict(list)
     steady: list[tuple[float, int]] = []
     for started, kind, elapsed, status in rec.samples:
-        by_kind[kind].append((elapsed, status))
         if steady_from <= started < steady_to:
             steady.append((elapsed, status))
+            by_kind[kind].append((elapsed, status))
     span = steady_to - steady_from
     rows = [("steady state (all requests after the ramp)", steady, span)]
-    rows += [(kind, found, None) for kind, found in sorted(by_kind.items())]
+    rows += [(f"steady: {kind}", found, span) for kind, found in sorted(by_kind.items())]
     for kind, found, seconds in rows:
         times = [e for e, _ in found]
         p50, p95, p99 = percentiles(times)
@@ -402,11 +406,19 @@ def report(rec: Recorder, steady_from: float, steady_to: float, label: str) -> l
     return lines
 
 
+async def watch_lag(rec: Recorder, end: float) -> None:
+    while time.monotonic() < end:
+        asked = time.monotonic()
+        await asyncio.sleep(0.1)
+        rec.lags.append((asked - rec.started, time.monotonic() - asked - 0.1))
+
+
 async def drive(
     url: str, accounts: list[Account], args: Any, source_url: str
 ) -> tuple[Recorder, list[float], float, float]:
     rec = Recorder()
     end = time.monotonic() + args.ramp + args.settle + args.duration
+    lag_task = asyncio.create_task(watch_lag(rec, end))
     users = [User(i, accounts[i % len(accounts)], url, rec, args) for i in range(args.users)]
     borough = next(a for a in accounts if a.tier == "borough")
     tasks = [asyncio.create_task(u.run(end)) for u in users]
@@ -432,6 +444,7 @@ async def drive(
     except (TimeoutError, aiohttp.ClientError) as exc:
         rec.errors.append(f"freshness watcher stopped: {exc.__class__.__name__}: {exc}")
         fresh = []
+    lag_task.cancel()
     steady_from = args.ramp + args.settle
     return rec, fresh, steady_from, steady_from + args.duration
 
@@ -504,6 +517,14 @@ def run_scale(scale: int, source_url: str, args: Any) -> dict[str, Any]:
         "load": ", ".join(f"{x:.1f}" for x in os.getloadavg()),
         "server_5xx": sum(1 for r in server if int(r.get("status", 0)) >= 500),
         "server_requests": len(server),
+        # Gunicorn's own duration (parsing the request to the response: no time waiting for a
+        # free worker thread) of the requests it finished in the steady-state window.
+        "server_steady_ms": [
+            float(r["duration_ms"])
+            for r in server
+            if "duration_ms" in r
+            and rec.wall + steady_from <= _wall(r["ts"]) < rec.wall + steady_to
+        ],
     }
 
 
@@ -611,6 +632,20 @@ def main() -> int:
             for s in list(figures)[1:]
         ]
         print(f"| {name} | " + " | ".join(cells + ratios) + " |")
+    print("\nServer side (gunicorn's duration, steady state) and the load generator's own lag:\n")
+    print(
+        "| scale | server requests | server p50 ms | p95 ms | p99 ms | generator lag p50 ms | p99 ms | max ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for result in results:
+        steady_from, steady_to = result["steady"]
+        s50, s95, s99 = percentiles([ms / 1000 for ms in result["server_steady_ms"]])
+        lags = [lag for at, lag in result["rec"].lags if steady_from <= at < steady_to]
+        l50, _l95, l99 = percentiles(lags)
+        print(
+            f"| {result['scale']}x | {len(result['server_steady_ms']):,} | {s50:.1f} | {s95:.1f} "
+            f"| {s99:.1f} | {l50:.1f} | {l99:.1f} | {1000 * max(lags, default=0):.1f} |"
+        )
     for result in results:
         steady_from, steady_to = result["steady"]
         print()
