@@ -219,7 +219,7 @@ class Scale:
     def wait_for_preload(self) -> None:
         token = self.data.store.version_token()
         deadline = time.monotonic() + 30
-        while self.data._state is None or self.data._state.token != token:
+        while self.data.preloaded != token:  # read, indexed, recent views computed
             if time.monotonic() > deadline:
                 raise RuntimeError("the preloader did not load the new version within 30 s")
             time.sleep(0.01)

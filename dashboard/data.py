@@ -130,6 +130,7 @@ class DataLayer:
         self._token: Callable[[], str] = self.store.version_token
         # Keys end with the Inputs they were computed from; a new state evicts superseded ones.
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.preloaded: str | None = None  # the last version the preloader finished
         # The (scope, indicators) asked for most recently, for the preloader.
         self._recent: OrderedDict[tuple[Scope, tuple[str, ...]], None] = OrderedDict()
 
@@ -216,6 +217,7 @@ class DataLayer:
                     if state is not before:
                         loaded = time.perf_counter() - started
                         views = self._compute_recent(state, stop)
+                        self.preloaded = state.token
                         log.info(
                             "snapshots preloaded version=%s duration_s=%.3f "
                             "recent_views=%d values_s=%.3f",
@@ -251,6 +253,11 @@ class DataLayer:
                 continue  # e.g. a team that the new organisation no longer has
             done += 1
         return done
+
+    def latest(self, dataset_id: str) -> Snapshot | None:
+        """The latest good snapshot of a dataset as loaded here (None: none yet). What the
+        store's ``latest`` returns, without a query once this version is loaded."""
+        return self._current().snapshots.get(dataset_id)
 
     def has_snapshots(self) -> bool:
         return bool(self._current().snapshots)

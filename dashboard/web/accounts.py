@@ -19,7 +19,13 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from dashboard.access import Access, access_frames, load_access, resolve_access
+from dashboard.access import (
+    Access,
+    SnapshotSource,
+    access_frames,
+    load_access,
+    resolve_access,
+)
 from dashboard.access_tables import store_engine
 from dashboard.config import Settings
 
@@ -40,12 +46,20 @@ class Accounts:
     def __init__(self, settings: Settings, store: SnapshotStore) -> None:
         self.settings = settings
         self.store = store
+        # Where role, organisation and budget-holder snapshots are read: the store (a query
+        # each), or the web worker's data layer, which holds the latest already.
+        self._snapshots: SnapshotSource = store
         self._lock = threading.RLock()
         self._parts: dict[str, Any] = {}
         self._identities: OrderedDict[str, tuple[float, str, Any, Any]] = OrderedDict()
         # Access resolved from the role snapshots, by (user, grants, day, frames): re-read every
         # few seconds, it is recomputed only when a role, organisation or grant changed.
         self._resolved: OrderedDict[tuple[Any, ...], tuple[Any, Access | None]] = OrderedDict()
+
+    def use_snapshots(self, source: SnapshotSource) -> None:
+        """Read the role snapshots from ``source`` (e.g. the data layer, which has the latest
+        loaded: no query per user after each new version)."""
+        self._snapshots = source
 
     def _part(self, name: str, build: Any) -> Any:
         with self._lock:
@@ -118,7 +132,7 @@ class Accounts:
         the very same frame objects while a dataset keeps its version, so the frames' identities
         (held in the entry, so they cannot be reused) tell an unchanged snapshot; at regional
         scale resolving reads an organisation of thousands of teams."""
-        frames = access_frames(self.store)
+        frames = access_frames(self._snapshots)
         grants = tuple(self.users.grants(username))
         key = (username, grants, self.settings.reporting_date(), *(id(f) for f in frames))
         with self._lock:

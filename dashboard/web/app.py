@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, *, poll_seconds: float | None =
     # Tiles, charts, history and the matrix: rendered once per scope and version per worker.
     install(app, RenderCache(request_version), aggregate_outputs(app))
     data.use_version(lambda: request_version() if has_request_context() else store.version_token())
+    accounts.use_snapshots(data)  # roles from the loaded snapshots: no query per user
     register_routes(app.server)
     register_login(app.server)
     register_admin(app.server)
