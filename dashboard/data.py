@@ -47,7 +47,7 @@ from dashboard.indicators.team import DERIVED_FRAMES
 from dashboard.model import Indicator, IndicatorValue, Scope, ScopeError, Tier
 from dashboard.partition import PartitionedFrames
 from dashboard.reporting import ReportingPeriod
-from dashboard.scopes import Organisation, ResolvedScope, resolve
+from dashboard.scopes import Organisation, ResolvedScope, resolve, team_scope
 from dashboard.store import Snapshot, SnapshotStore, StoreVersions
 
 log = logging.getLogger(__name__)
@@ -555,26 +555,41 @@ class DataLayer:
         of running every team-tier measure for every team (minutes at regional scale, where a
         borough-wide view has over a thousand teams). ``attrs["recorded_at"]`` says when.
 
-        None (compute it) until history holds every cell's team for the reporting day, e.g.
-        before the first history run or for a newly declared indicator. Between a refresh and
-        the next history write (seconds to a couple of minutes) the matrix shows the values
-        recorded after the previous refresh, with that time; each cell opens the team's view,
-        which is computed from the latest snapshots."""
+        None (compute it) until history holds any team's values for the reporting day, e.g.
+        before the first history run. A cell the history lacks (a newly declared indicator, a
+        new team, a value that failed when recorded) is computed alone, through the cache.
+        Between a refresh and the next history write (seconds to a couple of minutes) the matrix
+        shows the values recorded after the previous refresh, with that time; each cell opens
+        the team's view, which is computed from the latest snapshots."""
         if state.versions.get(HISTORY) is None or "organisation" not in state.snapshots:
             return None
-        reads = {HISTORY, "organisation", *self._scope_reads(resolved.scope)}
+        reads = {HISTORY, *self._reads["team_matrix"], *self._scope_reads(resolved.scope)}
         key = ("matrix-recorded", resolved.scope, state.inputs(reads))
         return self._cached(key, lambda: self._read_matrix(state, resolved))
+
+    def _recorded_cells(
+        self, state: _State, day: dt.date
+    ) -> tuple[dict[tuple[str, str], Any], dt.datetime | None]:
+        """One day's recorded team values of the matrix's columns, by (scope, indicator)."""
+
+        def read() -> tuple[dict[tuple[str, str], Any], dt.datetime | None]:
+            ids = [c.id for c in self._matrix_columns]
+            found, recorded_at = self.store.history_day(day, ids, "team:")
+            cells = {(row.scope, row.indicator_id): row for row in found.itertuples(index=False)}
+            return cells, recorded_at
+
+        return self._cached(("history-day", day, state.inputs([HISTORY])), read)
 
     def _read_matrix(self, state: _State, resolved: ResolvedScope) -> pd.DataFrame | None:
         columns = self._matrix_columns
         datasets = sorted({d for c in columns for d in c.indicator.datasets})
         day = self._period(state, datasets).as_of
-        found, recorded_at = self.store.history_day(day, [c.id for c in columns], "team:")
+        cells, recorded_at = self._recorded_cells(state, day)
+        if not cells:
+            return None  # nothing recorded for the day yet: compute the matrix
         organisation = state.snapshots["organisation"].frame
         teams = organisation[organisation["org_level"] == "TEAM"]
         names = dict(zip(organisation["org_id"].astype(int), organisation["name"], strict=True))
-        cells = {(row.scope, row.indicator_id): row for row in found.itertuples(index=False)}
         rows = []
         for org_id, name, parent in zip(
             teams["org_id"], teams["name"], teams["parent_org_id"], strict=True
@@ -589,13 +604,17 @@ class DataLayer:
             }
             for definition in columns:
                 cell = cells.get((f"team:{int(org_id)}", definition.id))
-                if cell is None:
-                    return None  # not recorded (yet): compute the matrix instead
-                measured = Measurement(
-                    _number(cell.value, definition.indicator.unit),
-                    _number(cell.numerator, "count"),
-                    _number(cell.denominator, "number"),
-                )
+                if cell is None:  # not recorded: this cell alone, as the team's page has it
+                    measured, _error = self._measure(
+                        state, definition, team_scope(int(org_id), str(name))
+                    )
+                    measured = measured if measured is not None else Measurement(None)
+                else:
+                    measured = Measurement(
+                        _number(cell.value, definition.indicator.unit),
+                        _number(cell.numerator, "count"),
+                        _number(cell.denominator, "number"),
+                    )
                 thresholds = self._thresholds.get(definition.id, definition.indicator.thresholds)
                 row[definition.id] = measured.value
                 row[f"{definition.id}_rag"] = rag_of(definition, measured, thresholds)

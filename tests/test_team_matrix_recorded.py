@@ -7,12 +7,13 @@ import math
 
 import pandas as pd
 import pytest
+from sqlalchemy import delete
 
 from dashboard.config import Settings
 from dashboard.data import DataLayer
 from dashboard.model import Scope
 from dashboard.refresher import refresh_datasets
-from dashboard.store import HistoryRow, SnapshotStore
+from dashboard.store import HistoryRow, SnapshotStore, store_history
 from tests.web_support import AS_OF, refreshed_settings
 
 
@@ -88,3 +89,28 @@ def test_cells_come_from_the_history_and_follow_its_writes(with_history):
     assert isinstance(cell["overdue_steps"].item(), int)  # a count, as the tile shows it
     assert cell["overdue_steps_rag"].item() == "red"
     assert after.attrs["recorded_at"] > before.attrs["recorded_at"]
+
+
+def test_a_cell_the_history_lacks_is_computed_alone(
+    small_demo_source_url, tmp_path, without_history
+):
+    settings = refreshed_settings(small_demo_source_url, tmp_path / "gap")
+    data = DataLayer(settings)
+    team = int(data.teams()["org_id"].max())
+    store = SnapshotStore.from_settings(settings)
+    with store.engine.begin() as conn:  # e.g. a value that failed when it was recorded
+        gone = conn.execute(
+            delete(store_history).where(
+                store_history.c.scope == f"team:{team}",
+                store_history.c.indicator_id == "average_caseload",
+            )
+        ).rowcount
+    assert gone == 1
+    store.dispose()
+
+    recorded = DataLayer(settings).team_matrix(Scope.borough())
+    computed = DataLayer(without_history).team_matrix(Scope.borough())
+    assert recorded.attrs.get("recorded_at") is not None  # still read from the history
+    mine, theirs = _cells(recorded), _cells(computed)
+    assert mine[(team, "average_caseload")] is not None
+    assert [k for k in mine if not _same(mine[k], theirs[k])] == []
