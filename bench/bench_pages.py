@@ -28,6 +28,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from topology import render_body  # noqa: E402
 
 from dashboard.config import Settings  # noqa: E402
 from dashboard.demo_users import create_demo_users  # noqa: E402
@@ -38,7 +41,6 @@ from tests.web_support import logged_in  # noqa: E402
 BASE_POPULATION = 60_000
 BENCH_USER = "admin"  # a demo account that sees the whole borough at every scale
 AS_OF = dt.date(2026, 11, 25)
-TILES_KEY = '..{"ind":["ALL"],"type":"tile"}.children...{"ind":["ALL"],"type":"tile"}.className..'
 DRILL_OUTPUTS = (
     ("drill-modal", "is_open"),
     ("drill-title", "children"),
@@ -90,20 +92,9 @@ def prepare(scale: int, work: Path, source_url: str | None = None) -> Settings:
 
 
 def tiles_request(tiles: tuple[str, ...], token: str, scope: str) -> dict[str, Any]:
-    ids = [{"ind": i, "type": "tile"} for i in tiles]
-    return {
-        "output": TILES_KEY,
-        "outputs": [
-            [{"id": i, "property": "children"} for i in ids],
-            [{"id": i, "property": "className"} for i in ids],
-        ],
-        "inputs": [
-            {"id": "data-version", "property": "data", "value": token},
-            {"id": "page-scope", "property": "data", "value": scope},
-        ],
-        "changedPropIds": ["page-scope.data"],
-        "state": [],
-    }
+    """The page's render callback for its tiles (its charts, history and matrix aside)."""
+    body = render_body(token, scope, tiles=list(tiles))
+    return {**body, "changedPropIds": ["page-scope.data"]}
 
 
 def drill_request(tiles: tuple[str, ...], target: str, scope: str) -> dict[str, Any]:

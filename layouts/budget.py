@@ -23,6 +23,8 @@ PAGE = Page(
             ),
         ),
         Section("Placements", ("active_placements", "high_cost_placements", "ending_soon")),
+        # Money the forecast cannot place: the budget holder's own data quality.
+        Section("Data quality", ("payments_without_element",)),
     ),
     charts=("spend_by_month", "placements_by_provider_type"),
     lists=("high_cost_placements", "ending_soon"),

@@ -136,41 +136,41 @@ class Forge:
         spec = self.by_output[output]["state"]
         return [{**item, "value": value} for item, value in zip(spec, values, strict=True)]
 
-    def tiles(self, ids: list[str], scope: Any, token: Any = None) -> dict[str, Any]:
+    def render(
+        self,
+        scope: Any,
+        token: Any = None,
+        *,
+        tiles: list[str] = (),
+        charts: list[str] = (),
+        history: list[str] = (),
+        matrix: list[str] = (),
+    ) -> dict[str, Any]:
+        """The page's one render callback (tiles, charts, history charts, team matrix)."""
         output = self._output('..{"ind":["ALL"],"type":"tile"}.children')
-        pattern = [_pattern("tile", "ind", i) for i in ids]
+        tile_ids = [_pattern("tile", "ind", i) for i in tiles]
         return {
             "output": output,
             "outputs": [
-                [{"id": p, "property": "children"} for p in pattern],
-                [{"id": p, "property": "className"} for p in pattern],
+                [{"id": p, "property": "children"} for p in tile_ids],
+                [{"id": p, "property": "className"} for p in tile_ids],
+                [{"id": _pattern("chart", "chart", c), "property": "figure"} for c in charts],
+                [{"id": _pattern("history", "ind", i), "property": "figure"} for i in history],
+                [{"id": _pattern("matrix", "page", m), "property": "children"} for m in matrix],
             ],
             "inputs": self._inputs(output, [token, scope]),
             "changedPropIds": ["page-scope.data"],
             "state": [],
         }
 
+    def tiles(self, ids: list[str], scope: Any, token: Any = None) -> dict[str, Any]:
+        return self.render(scope, token, tiles=ids)
+
     def charts(self, chart_ids: list[str], scope: Any) -> dict[str, Any]:
-        output = self._output('{"chart":["ALL"],"type":"chart"}.figure')
-        return {
-            "output": output,
-            "outputs": [
-                {"id": _pattern("chart", "chart", c), "property": "figure"} for c in chart_ids
-            ],
-            "inputs": self._inputs(output, [None, scope]),
-            "changedPropIds": ["page-scope.data"],
-            "state": [],
-        }
+        return self.render(scope, charts=chart_ids)
 
     def history(self, ids: list[str], scope: Any) -> dict[str, Any]:
-        output = self._output('{"ind":["ALL"],"type":"history"}.figure')
-        return {
-            "output": output,
-            "outputs": [{"id": _pattern("history", "ind", i), "property": "figure"} for i in ids],
-            "inputs": self._inputs(output, [None, scope]),
-            "changedPropIds": ["page-scope.data"],
-            "state": [],
-        }
+        return self.render(scope, history=ids)
 
     def lists(self, ids: list[str], scope: Any) -> dict[str, Any]:
         output = self._output('..{"ind":["ALL"],"type":"list"}.columnDefs')
@@ -201,14 +201,7 @@ class Forge:
         }
 
     def matrix(self, scope: Any) -> dict[str, Any]:
-        output = self._output('{"page":["ALL"],"type":"matrix"}.children')
-        return {
-            "output": output,
-            "outputs": [{"id": _pattern("matrix", "page", "borough"), "property": "children"}],
-            "inputs": self._inputs(output, [None, scope]),
-            "changedPropIds": ["page-scope.data"],
-            "state": [],
-        }
+        return self.render(scope, matrix=["borough"])
 
     def drill(self, tile_ids: list[str], target: str, scope: Any) -> dict[str, Any]:
         output = self._output("..drill-modal.is_open")

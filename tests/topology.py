@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,18 @@ GUNICORN_CONF = REPO / "deploy" / "gunicorn.conf.py"
 # Generous, so a loaded CI machine never fails a test that works; nothing here is timed.
 DEADLINE_S = 120
 SECRET_KEY = "topology-test-signing-key-not-a-real-secret-0123456789"  # one key for every worker: sessions cross workers
-TILES_OUTPUT = (
-    '..{"ind":["ALL"],"type":"tile"}.children...{"ind":["ALL"],"type":"tile"}.className..'
+# The one render callback of a page: tiles, charts, daily history and the team matrix.
+RENDER_PARTS = (
+    ("tile", "ind", "children"),
+    ("tile", "ind", "className"),
+    ("chart", "chart", "figure"),
+    ("history", "ind", "figure"),
+    ("matrix", "page", "children"),
+)
+RENDER_OUTPUT = (
+    ".."
+    + "...".join(f'{{"{key}":["ALL"],"type":"{kind}"}}.{prop}' for kind, key, prop in RENDER_PARTS)
+    + ".."
 )
 DRILL_OUTPUTS = (
     ("drill-modal", "is_open"),
@@ -317,14 +327,23 @@ def poll_body(known: str | None, n: int = 1) -> dict[str, Any]:
     }
 
 
-def tiles_body(tiles: list[str], token: str | None, scope: str) -> dict[str, Any]:
-    """The tile callback a page sends when the version (or its scope) changes."""
-    ids = [{"ind": i, "type": "tile"} for i in tiles]
+def render_body(
+    token: str | None,
+    scope: str,
+    *,
+    tiles: Sequence[str] = (),
+    charts: Sequence[str] = (),
+    history: Sequence[str] = (),
+    matrix: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The render callback a page sends when the version (or its scope) changes, for the
+    tiles, charts, history charts and matrices (by page id) the page has."""
+    ids = {"tile": tiles, "chart": charts, "history": history, "matrix": matrix}
     return {
-        "output": TILES_OUTPUT,
+        "output": RENDER_OUTPUT,
         "outputs": [
-            [{"id": i, "property": "children"} for i in ids],
-            [{"id": i, "property": "className"} for i in ids],
+            [{"id": {key: i, "type": kind}, "property": prop} for i in ids[kind]]
+            for kind, key, prop in RENDER_PARTS
         ],
         "inputs": [
             {"id": "data-version", "property": "data", "value": token},
@@ -333,6 +352,11 @@ def tiles_body(tiles: list[str], token: str | None, scope: str) -> dict[str, Any
         "changedPropIds": ["data-version.data"],
         "state": [],
     }
+
+
+def tiles_body(tiles: list[str], token: str | None, scope: str) -> dict[str, Any]:
+    """The render callback of a page showing only ``tiles``."""
+    return render_body(token, scope, tiles=tiles)
 
 
 def drill_body(tiles: list[str], target: str, scope: str) -> dict[str, Any]:

@@ -373,35 +373,34 @@ def register_callbacks(app: dash.Dash, as_of: Any) -> None:
         scope = str(scope_or_abort(requested, current if isinstance(current, str) else None))
         return no_update if scope == current else scope
 
+    # One request renders every aggregate on a page (tiles, charts, daily history, the team
+    # matrix): after a new snapshot each open page sends it once, not once per kind, and the
+    # render cache keeps its answer per scope and version. Lists are separate: never cached.
     @app.callback(
         Output({"type": "tile", "ind": ALL}, "children"),
         Output({"type": "tile", "ind": ALL}, "className"),
-        Input("data-version", "data"),
-        Input("page-scope", "data"),
-    )
-    def _tiles(_token: str, scope: str) -> Any:
-        data = scoped_data()
-        ids = _known_ids(ctx.outputs_list, "ind", _indicator_ids(data))
-        return render_tiles(data, scope_or_abort(scope), ids, as_of())
-
-    @app.callback(
         Output({"type": "chart", "chart": ALL}, "figure"),
-        Input("data-version", "data"),
-        Input("page-scope", "data"),
-    )
-    def _charts(_token: str, scope: str) -> Any:
-        chart_ids = _known_ids(ctx.outputs_list, "chart", CHARTS)
-        return render_charts(scoped_data(), scope_or_abort(scope), chart_ids)
-
-    @app.callback(
         Output({"type": "history", "ind": ALL}, "figure"),
+        Output({"type": "matrix", "page": ALL}, "children"),
         Input("data-version", "data"),
         Input("page-scope", "data"),
     )
-    def _history_charts(_token: str, scope: str) -> Any:
+    def _render(_token: str, scope: str) -> Any:
         data = scoped_data()
-        ids = _known_ids(ctx.outputs_list, "ind", _indicator_ids(data))
-        return render_history(data, scope_or_abort(scope), ids)
+        outputs = ctx.outputs_list
+        if not isinstance(outputs, list) or len(outputs) != 5:
+            abort(error_response(400, "a render request names the page's five outputs"))
+        known = _indicator_ids(data)
+        tile_ids = _known_ids(outputs[0], "ind", known)
+        chart_ids = _known_ids(outputs[2], "chart", CHARTS)
+        history_ids = _known_ids(outputs[3], "ind", known)
+        matrices = len(_ids(outputs[4], "page"))
+        allowed = scope_or_abort(scope)
+        bodies, classes = render_tiles(data, allowed, tile_ids, as_of())
+        figures = render_charts(data, allowed, chart_ids) if chart_ids else []
+        histories = render_history(data, allowed, history_ids) if history_ids else []
+        matrix = [render_matrix(data, allowed)] * matrices if matrices else []
+        return bodies, classes, figures, histories, matrix
 
     @app.callback(
         Output({"type": "list", "ind": ALL}, "columnDefs"),
@@ -440,16 +439,6 @@ def register_callbacks(app: dash.Dash, as_of: Any) -> None:
         State({"type": "list", "ind": ALL}, "id"),
         prevent_initial_call=True,
     )
-
-    @app.callback(
-        Output({"type": "matrix", "page": ALL}, "children"),
-        Input("data-version", "data"),
-        Input("page-scope", "data"),
-    )
-    def _matrix(_token: str, scope: str) -> Any:
-        count = len(_ids(ctx.outputs_list, "page"))
-        allowed = scope_or_abort(scope)
-        return [render_matrix(scoped_data(), allowed) for _ in range(count)]
 
     @app.callback(
         Output("drill-modal", "is_open"),
