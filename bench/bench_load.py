@@ -280,9 +280,12 @@ class User:
         values = {("data-version", "data"): self.token}
         for dep in self.deps:
             if wanted(dep, self.found):
+                kinds = [part.split('"')[0] for part in dep["output"].split('"type":"')[1:]]
                 name = (
-                    dep["output"].split('"type":"')[-1].split('"')[0]
-                    if "{" in dep["output"]
+                    "page"  # the one callback for tiles, charts, history and the matrix
+                    if len(set(kinds)) > 1 and "tile" in kinds
+                    else kinds[-1]
+                    if kinds
                     else dep["output"]
                 )
                 await self.post(s, f"render {name}", callback_body(dep, self.found, values))

@@ -53,6 +53,8 @@ from dashboard.store import Snapshot, SnapshotStore, StoreVersions
 log = logging.getLogger(__name__)
 
 CACHE_ENTRIES = 1024
+# A team matrix over more teams than this is only read from the recorded daily history.
+MATRIX_COMPUTED_TEAMS = 60
 RECENT_VIEWS = 64  # (scope, indicators) views whose values the preloader computes first
 HISTORY = "<history>"  # the daily history's write stamp, beside the datasets a result reads
 DEFAULT_REFRESH = dt.timedelta(hours=1)  # for a dataset whose file is gone or broken
@@ -544,6 +546,15 @@ class DataLayer:
         recorded = self._recorded_matrix(state, resolved)
         if recorded is not None:
             return recorded.copy()
+        teams = resolved.team_ids
+        count = len(self.teams()) if teams is None else len(teams)
+        if count > MATRIX_COMPUTED_TEAMS:
+            # Nothing recorded for the day yet (the scheduler's first history run after a
+            # start takes minutes at regional scale): computing 11 measures for each of
+            # thousands of teams in every web worker would take those minutes from every page.
+            pending = pd.DataFrame()
+            pending.attrs["pending_teams"] = count
+            return pending
         data = self._input(state, resolved, definition.indicator.datasets)
         reads = self._reads["team_matrix"].union(self._scope_reads(scope))
         key = ("matrix", scope, state.inputs(reads))

@@ -114,3 +114,23 @@ def test_a_cell_the_history_lacks_is_computed_alone(
     mine, theirs = _cells(recorded), _cells(computed)
     assert mine[(team, "average_caseload")] is not None
     assert [k for k in mine if not _same(mine[k], theirs[k])] == []
+
+
+def test_a_large_matrix_waits_for_the_history_instead_of_computing(
+    with_history, without_history, monkeypatch
+):
+    from dashboard.web import callbacks
+
+    monkeypatch.setattr("dashboard.data.MATRIX_COMPUTED_TEAMS", 2)
+    data = DataLayer(without_history)
+    teams = len(data.teams())
+    assert teams > 2
+    pending = data.team_matrix(Scope.borough())
+    assert pending.empty and pending.attrs["pending_teams"] == teams
+    shown = callbacks.render_matrix(data, Scope.borough())
+    assert shown.children.startswith(f"The matrix of {teams:,} teams appears once")
+    two = sorted(int(t) for t in data.teams()["org_id"])[:2]
+    small = data.team_matrix(Scope.parse(f"teams:{two[0]},{two[1]}"))
+    assert small["team_id"].tolist() == two  # few teams: computed at once
+    recorded = DataLayer(with_history).team_matrix(Scope.borough())
+    assert len(recorded) == teams  # recorded: read whatever its size

@@ -142,6 +142,13 @@ def render_matrix(data: Any, scope: Scope) -> Any:
     except Exception as exc:
         log.exception("team matrix failed")
         return html.P(f"The team matrix could not be computed: {exc}", className="tile__error")
+    pending = matrix.attrs.get("pending_teams") if matrix is not None else None
+    if pending:
+        return html.P(
+            f"The matrix of {pending:,} teams appears once the scheduler has recorded today's "
+            "values, a few minutes after it starts. Each team's own view is up to date now.",
+            className="text-muted matrix-pending",
+        )
     team_tier = [i for i in data.catalogue("team")]
     notes = []
     recorded = matrix.attrs.get("recorded_at") if matrix is not None else None
