@@ -295,12 +295,17 @@ class User:
 
 
 async def freshness(
-    url: str, source_url: str, account: Account, rounds: int, gap: float
+    url: str,
+    source_url: str,
+    account: Account,
+    rounds: int,
+    gap: float,
+    results: list[tuple[float, float]],
 ) -> list[tuple[float, float]]:
     """(committed, shown): wall-clock times of a change committed in the source and of
-    /api/indicators first showing it."""
+    /api/indicators first showing it, appended to ``results`` as each round completes (so a
+    watcher stopped at the end of the run keeps the rounds it finished)."""
     engine = create_engine(source_url)
-    results = []
     jar = aiohttp.CookieJar(unsafe=True)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(cookie_jar=jar, headers={"Origin": url}, timeout=timeout) as s:
@@ -328,25 +333,34 @@ async def freshness(
                     " WHERE w.end_date IS NULL AND r.end_date IS NULL AND w.fte = 1"
                 )
             )
-        for round_ in range(rounds):
-            await asyncio.sleep(gap)
-            before = await caseload()
-            with engine.begin() as conn:
+        try:
+            for round_ in range(rounds):
+                await asyncio.sleep(gap)
+                before = None
+                while before is None:
+                    try:
+                        before = await caseload()
+                    except (aiohttp.ClientError, TimeoutError):
+                        await asyncio.sleep(1.0)  # a slow answer under load: ask again
+                with engine.begin() as conn:
+                    conn.execute(
+                        text("UPDATE workers SET fte = :fte WHERE worker_id = :id"),
+                        {"fte": 0.5 if round_ % 2 == 0 else 1.0, "id": worker},
+                    )
+                committed = time.time()
+                while time.time() - committed < FRESHNESS_LIMIT_S:
+                    try:
+                        if await caseload() != before:
+                            break
+                    except (aiohttp.ClientError, TimeoutError):
+                        pass  # a slow answer under load: ask again
+                    await asyncio.sleep(1.0)  # a watcher, not a load: once a second
+                results.append((committed, time.time()))
+        finally:
+            with engine.begin() as conn:  # leave the source as it was
                 conn.execute(
-                    text("UPDATE workers SET fte = :fte WHERE worker_id = :id"),
-                    {"fte": 0.5 if round_ % 2 == 0 else 1.0, "id": worker},
+                    text("UPDATE workers SET fte = 1 WHERE worker_id = :id"), {"id": worker}
                 )
-            committed = time.time()
-            while time.time() - committed < FRESHNESS_LIMIT_S:
-                try:
-                    if await caseload() != before:
-                        break
-                except (aiohttp.ClientError, TimeoutError):
-                    pass  # a slow answer under load: ask again
-                await asyncio.sleep(1.0)  # a watcher, not a load: once a second
-            results.append((committed, time.time()))
-        with engine.begin() as conn:  # leave the source as it was
-            conn.execute(text("UPDATE workers SET fte = 1 WHERE worker_id = :id"), {"id": worker})
     engine.dispose()
     return results
 
@@ -425,6 +439,7 @@ async def drive(
     users = [User(i, accounts[i % len(accounts)], url, rec, args) for i in range(args.users)]
     borough = next(a for a in accounts if a.tier == "borough")
     tasks = [asyncio.create_task(u.run(end)) for u in users]
+    fresh: list[tuple[float, float]] = []
     fresh_task = asyncio.create_task(
         freshness(
             url,
@@ -432,6 +447,7 @@ async def drive(
             borough,
             args.freshness_rounds,
             (args.ramp + args.settle) / max(1, args.freshness_rounds),
+            fresh,
         )
     )
     # Users stop at ``end``; one still waiting on an answer gets its client timeout. Anything
@@ -443,10 +459,12 @@ async def drive(
     if late:
         rec.errors.append(f"{len(late)} simulated users still busy at the end: cancelled")
     try:
-        fresh = await asyncio.wait_for(fresh_task, timeout=grace)
+        await asyncio.wait_for(fresh_task, timeout=grace)
     except (TimeoutError, aiohttp.ClientError) as exc:
-        rec.errors.append(f"freshness watcher stopped: {exc.__class__.__name__}: {exc}")
-        fresh = []
+        rec.errors.append(
+            f"freshness watcher stopped after {len(fresh)} round(s): "
+            f"{exc.__class__.__name__}: {exc}"
+        )
     lag_task.cancel()
     steady_from = args.ramp + args.settle
     return rec, fresh, steady_from, steady_from + args.duration
