@@ -56,6 +56,9 @@ CACHE_ENTRIES = 1024
 # A team matrix over more teams than this is only read from the recorded daily history.
 MATRIX_COMPUTED_TEAMS = 60
 RECENT_VIEWS = 64  # (scope, indicators) views whose values the preloader computes first
+# While the preloader's last good look at the store is this recent (and at least a few of its
+# intervals), requests use what it published instead of asking the store for its version.
+FOLLOW_FRESH_S = 5.0
 HISTORY = "<history>"  # the daily history's write stamp, beside the datasets a result reads
 DEFAULT_REFRESH = dt.timedelta(hours=1)  # for a dataset whose file is gone or broken
 T = TypeVar("T")
@@ -132,7 +135,17 @@ class DataLayer:
         self._token: Callable[[], str] = self.store.version_token
         # Keys end with the Inputs they were computed from; a new state evicts superseded ones.
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-        self.preloaded: str | None = None  # the last version the preloader finished
+        # The version the preloader finished (read, indexed, recent values and warmers done):
+        # what requests serve while it follows the store (``served_token``).
+        self.preloaded: str | None = None
+        self._followed_at: float | None = None  # time.monotonic() of its last good check
+        self._follow_fresh_s = FOLLOW_FRESH_S
+        self._publishing = False  # the preloader is warming a new version (it saw the store)
+        # Called with (new token, superseded) before a preloaded version is published, e.g.
+        # the web app's render cache rendering the pages viewed recently.
+        self._warmers: list[Callable[[str, Callable[[], bool]], int]] = []
+        # Called at each of the preloader's looks at the store (e.g. the account counter).
+        self._followers: list[Callable[[], None]] = []
         # The (scope, indicators) asked for most recently, for the preloader.
         self._recent: OrderedDict[tuple[Scope, tuple[str, ...]], None] = OrderedDict()
 
@@ -147,7 +160,37 @@ class DataLayer:
         """Changes whenever any dataset gets a new version or history is written (cheap)."""
         return self.store.version_token()
 
+    def served_token(self) -> str | None:
+        """The version this worker serves without asking the store: the one the preloader
+        published, while it is following the store (its last check succeeded within a few
+        seconds). None when there is no preloader or it cannot reach the store: ask the store.
+
+        A new snapshot is published only once it is loaded, its recent values computed and
+        the warmers run, so the browsers that poll for it find it ready."""
+        followed = self._followed_at
+        if self.preloaded is None or followed is None:
+            return None
+        if not self._publishing and time.monotonic() - followed > self._follow_fresh_s:
+            return None
+        return self.preloaded
+
+    def on_new_version(self, warm: Callable[[str, Callable[[], bool]], int]) -> None:
+        """Run ``warm(token, superseded)`` in the preloader for each new version before it is
+        published; it returns how much it did and stops early once ``superseded()``."""
+        self._warmers.append(warm)
+
+    def on_follow(self, follow: Callable[[], None]) -> None:
+        """Run ``follow()`` at each of the preloader's looks at the store (every interval)."""
+        self._followers.append(follow)
+
     def _current(self) -> _State:
+        state = self._state
+        if state is not None and self.served_token() is not None:
+            return state  # the preloader keeps it current: no query on the request path
+        return self._check()
+
+    def _check(self) -> _State:
+        """The state of the store's current version, read now if it is new."""
         token = self._token()  # one small query (or the request's), no pandas
         state = self._state
         if state is not None and state.token == token:
@@ -202,33 +245,34 @@ class DataLayer:
         """Read, decode and index the latest snapshots now (a new web worker, before serving)."""
         self._current()
 
-    def preload(self, every_s: float) -> Callable[[], None]:
+    def preload(self, every_s: float, stale_after_s: float | None = None) -> Callable[[], None]:
         """Follow the store from a background thread: every ``every_s`` seconds one version
         query, and a new version is read, decoded and indexed (and the frames every scope
-        derives from it built) before any page asks for it. So the first view after a refresh
-        costs what the views after it do, at any scale. Returns a function that stops it."""
+        derives from it built), the recent pages' values computed and the warmers run, before
+        it is published to requests (``served_token``). So the first view after a refresh
+        costs what the views after it do, at any scale, and requests ask the store nothing
+        while the preloader keeps up (if its last good check is older than ``stale_after_s``,
+        default five intervals and at least ``FOLLOW_FRESH_S``, they ask the store again).
+        Returns a function that stops it."""
         stop = threading.Event()
 
         def follow() -> None:
             failing = False
             while not stop.wait(every_s):
                 try:
-                    before = self._state
                     started = time.perf_counter()
-                    state = self._current()  # outside a request: the store's own version query
-                    if state is not before:
-                        loaded = time.perf_counter() - started
-                        views = self._compute_recent(state, stop)
-                        self.preloaded = state.token
-                        log.info(
-                            "snapshots preloaded version=%s duration_s=%.3f "
-                            "recent_views=%d values_s=%.3f",
-                            state.token,
-                            loaded,
-                            views,
-                            time.perf_counter() - started - loaded,
-                        )
+                    state = self._check()  # outside a request: the store's own version query
+                    for follower in self._followers:
+                        follower()
+                    self._followed_at = time.monotonic()
+                    if state.token != self.preloaded:
+                        self._publishing = True
+                        try:
+                            self._publish(state, stop, time.perf_counter() - started)
+                        finally:
+                            self._publishing = False
                 except Exception as exc:  # the store is down: requests say so; keep trying
+                    self._followed_at = None  # requests ask the store (and answer 503) again
                     if not failing:
                         log.warning("preload failed (retrying every %gs): %s", every_s, exc)
                     failing = True
@@ -237,8 +281,40 @@ class DataLayer:
                         log.info("preload recovered")
                     failing = False
 
+        self._follow_fresh_s = (
+            max(FOLLOW_FRESH_S, 5 * every_s) if stale_after_s is None else stale_after_s
+        )
         threading.Thread(target=follow, name="snapshot-preload", daemon=True).start()
         return stop.set
+
+    def _publish(self, state: _State, stop: threading.Event, loaded: float) -> None:
+        """Compute the recent values and run the warmers for ``state``, then serve it."""
+        started = time.perf_counter()
+        views = self._compute_recent(state, stop)
+        values_s = time.perf_counter() - started
+
+        def superseded() -> bool:
+            return stop.is_set() or self._state is not state
+
+        warmed = 0
+        for warm in self._warmers:
+            try:
+                warmed += warm(state.token, superseded)
+            except Exception:  # a warmer is an optimisation: requests compute what it missed
+                log.exception("warming version %s failed", state.token)
+        if superseded():
+            return  # a newer version is already loaded: publish that one instead
+        self.preloaded = state.token
+        log.info(
+            "snapshots preloaded version=%s duration_s=%.3f recent_views=%d values_s=%.3f "
+            "warmed=%d warm_s=%.3f",
+            state.token,
+            loaded,
+            views,
+            values_s,
+            warmed,
+            time.perf_counter() - started - values_s,
+        )
 
     def _compute_recent(self, state: _State, stop: threading.Event) -> int:
         """The values of the scopes viewed most recently, newest first, for ``state``: what

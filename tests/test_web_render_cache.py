@@ -11,14 +11,20 @@ import pytest
 from flask import Flask, Response
 from sqlalchemy.engine import make_url
 
+from dashboard.model import Scope
+from dashboard.web import context as web_context
 from dashboard.web import render_cache
 from dashboard.web.app import create_app
 from dashboard.web.render_cache import RenderCache, aggregate_outputs
 from layouts import all_pages
-from tests.topology import tiles_body
+from tests.topology import FIRST_BLOCK, poll_body, tiles_body, wait_until
 from tests.web_support import copy_sqlite_source, demo_borough, logged_in, refresh
 
-TEAM_TILES = list(next(p for p in all_pages() if p.id == "team").tiles)
+TEAM_PAGE = next(p for p in all_pages() if p.id == "team")
+TEAM_TILES = list(TEAM_PAGE.tiles)
+LISTS_OUTPUT = (
+    '..{"ind":["ALL"],"type":"list"}.columnDefs...{"ind":["ALL"],"type":"list-links"}.children..'
+)
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +115,169 @@ def test_a_new_snapshot_is_rendered_again_not_served_from_the_cache(app, borough
 
 def test_only_aggregate_render_callbacks_are_cached(app):
     outputs = aggregate_outputs(app)
-    # One callback renders a page's tiles, charts, daily history and team matrix.
-    assert len(outputs) == 1
-    kinds = sorted({part.split('"type":"')[1].split('"')[0] for part in outputs[0].split("...")})
-    assert kinds == ["chart", "history", "matrix", "tile"]
-    # Lists of children (inline lists, drill-downs, the family) are audited per user: never cached.
-    assert not [o for o in outputs if "list" in o or "drill" in o or "family" in o]
+    # One callback renders a page's tiles, charts, daily history and team matrix; another
+    # its lists' columns and "N rows / Download" links (no row of any list).
+    kinds = [
+        sorted({part.split('"type":"')[1].split('"')[0] for part in output.split("...")})
+        for output in outputs
+    ]
+    assert sorted(kinds) == [["chart", "history", "matrix", "tile"], ["list", "list-links"]]
+    assert [o for o in outputs if "list" in o] == [
+        '..{"ind":["ALL"],"type":"list"}.columnDefs...{"ind":["ALL"],"type":"list-links"}.children..'
+    ]
+    # Rows of children (list blocks, drill-downs, the family) are audited per user: never cached.
+    assert not [o for o in outputs if "Rows" in o or "drill" in o or "family" in o]
+
+
+def lists_body(ids: list[str], token: str | None, scope: str) -> dict:
+    """The page's lists' columns and counts, as the page asks for them after a new version."""
+    return {
+        "output": LISTS_OUTPUT,
+        "outputs": [
+            [{"id": {"ind": i, "type": "list"}, "property": "columnDefs"} for i in ids],
+            [{"id": {"ind": i, "type": "list-links"}, "property": "children"} for i in ids],
+        ],
+        "inputs": [
+            {"id": "data-version", "property": "data", "value": token},
+            {"id": "page-scope", "property": "data", "value": scope},
+        ],
+        "changedPropIds": ["data-version.data"],
+        "state": [],
+    }
+
+
+def list_block_body(app, indicator_id: str, scope: str) -> dict:
+    """An inline list's grid asking for its first block of rows."""
+    (output,) = [o for o in app.callback_map if o.startswith('..{"ind":["MATCH"],"type":"list"}')]
+    grid = {"ind": indicator_id, "type": "list"}
+    return {
+        "output": output,
+        "outputs": [
+            {"id": grid, "property": "getRowsResponse"},
+            {"id": {"ind": indicator_id, "type": "list-links"}, "property": "children"},
+        ],
+        "inputs": [{"id": grid, "property": "getRowsRequest", "value": FIRST_BLOCK}],
+        "changedPropIds": [f'{{"ind":"{indicator_id}","type":"list"}}.getRowsRequest'],
+        "state": [{"id": "page-scope", "property": "data", "value": scope}],
+    }
+
+
+def test_a_lists_columns_and_count_are_cached_but_its_rows_are_audited_per_user(app, borough):
+    scope = own_team(borough)
+    (listed,) = TEAM_PAGE.lists
+    manager = logged_in(app, borough.team_manager)
+    director = logged_in(app, borough.director)
+    cache = render_cache.of(app.server)
+    data = web_context.of(app.server).data
+    rows = data.drilldown_view(listed, Scope.parse(scope))
+    assert len(rows) > 0  # the team has work waiting for sign-off
+
+    first = post(manager, lists_body([listed], None, scope))
+    second = post(director, lists_body([listed], None, scope))
+
+    assert first.status_code == second.status_code == 200
+    assert (cache.misses, cache.hits) == (1, 1) and second.data == first.data
+    assert f'"data-count":"{len(rows)}"'.encode() in first.data
+    assert b"rowData" not in first.data  # columns and a count: no child's row
+    audit = web_context.of(app.server).accounts.audit
+    before = len(audit.query(limit=1000))
+    for client in (manager, director):
+        block = client.post("/_dash-update-component", json=list_block_body(app, listed, scope))
+        assert block.status_code == 200 and b"rowData" in block.data
+    after = audit.query(limit=1000)
+    assert len(after) == before + 2  # each block is the user's own, audited, never cached
+    assert {e.username for e in after[:2]} == {borough.team_manager, borough.director}
+    assert (cache.misses, cache.hits) == (1, 1)
+
+
+# ----------------------------------------------------------------------------- warming
+
+
+def polled(client, known: str | None) -> str | None:
+    """The new version a poll brings (None: nothing new)."""
+    answer = client.post("/_dash-update-component", json=poll_body(known))
+    if answer.status_code == 204:
+        return None
+    assert answer.status_code == 200, answer.data
+    return answer.get_json()["response"].get("data-version", {}).get("data")
+
+
+@pytest.fixture
+def following(borough):
+    """A worker whose preloader follows the store, as each gunicorn worker's does."""
+    app = create_app(borough.settings)
+    data = web_context.of(app.server).data
+    stop = data.preload(0.05, stale_after_s=30)
+    wait_until(lambda: data.served_token() is not None, "the first version published")
+    yield app, data
+    stop()
+
+
+def test_a_new_snapshot_is_rendered_before_the_browsers_hear_of_it(following, borough):
+    app, data = following
+    scope = own_team(borough)
+    director = logged_in(app, borough.director)
+    cache = render_cache.of(app.server)
+    old = polled(director, None)
+    before = post(director, tiles_body(TEAM_TILES, old, scope))
+    assert before.status_code == 200 and cache.misses == 1
+    gate, held, refreshed = threading.Event(), threading.Event(), threading.Event()
+    final: list[str] = []
+
+    def hold(token, _superseded):  # runs after the render cache's warmer
+        refreshed.wait(30)  # each dataset the refresh writes is a version: wait for the last
+        if token == final[0]:
+            held.set()
+            gate.wait(30)
+        return 0
+
+    data.on_new_version(hold)
+    path = make_url(borough.settings.source_url).database
+    with sqlite3.connect(path) as conn:  # none of the team's open work is overdue any more
+        changed = conn.execute(
+            "UPDATE workflow_steps SET due_date = '2027-06-01' WHERE responsible_team_id = ? "
+            "AND step_status IN ('INCOMING', 'STARTED', 'REOPENED')",
+            (int(scope.split(":")[1]),),
+        ).rowcount
+    assert changed > 0
+    refresh(borough.settings)
+    final.append(data.version_token())  # the store's own, after the refresh and its history
+    refreshed.set()
+
+    try:
+        assert held.wait(30)
+        # The last version is loaded and the page rendered for it, but not yet published: a
+        # poll hears only of what was published before it.
+        key, _scope = render_cache.request_key(tiles_body(TEAM_TILES, None, scope), final[0])
+        assert cache.holds(key)
+        published = data.served_token()
+        assert published != final[0]
+        assert polled(director, published) is None
+        assert polled(director, "an older token") == published
+    finally:
+        gate.set()
+    wait_until(lambda: data.served_token() == final[0], "the new version published")
+    new = polled(director, old)
+    assert new == final[0]
+    misses = cache.misses
+    after = post(director, tiles_body(TEAM_TILES, new, scope))
+
+    assert cache.misses == misses  # the warmed answer: nothing rendered on the request
+    assert after.data != before.data
+    fresh_worker = logged_in(create_app(borough.settings), borough.director)
+    assert after.data == post(fresh_worker, tiles_body(TEAM_TILES, None, scope)).data
+
+
+def test_requests_ask_the_store_again_when_the_preloader_stops_following(borough):
+    app = create_app(borough.settings)
+    data = web_context.of(app.server).data
+    stop = data.preload(0.05, stale_after_s=0.5)
+    wait_until(lambda: data.served_token() is not None, "the first version published")
+    assert data.served_token() == data.version_token()
+    stop()
+    wait_until(lambda: data.served_token() is None, "the published version going stale")
+    director = logged_in(app, borough.director)
+    assert polled(director, "an old token") == data.version_token()  # the store's own
 
 
 # ----------------------------------------------------------------------------- the cache itself

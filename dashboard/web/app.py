@@ -89,10 +89,12 @@ def create_app(settings: Settings | None = None, *, poll_seconds: float | None =
     app.server.after_request(_protective_headers)
     app.layout = lambda: shell(pages, _token(data), interval_ms, settings)
     register_callbacks(app, lambda: data.snapshot_as_of() or settings.reporting_date())
-    # Tiles, charts, history and the matrix: rendered once per scope and version per worker.
-    install(app, RenderCache(request_version), aggregate_outputs(app))
+    # Tiles, charts, history, the matrix and the lists' columns and counts: rendered once per
+    # scope and version per worker, and again by the preloader for each new version.
+    install(app, RenderCache(request_version), aggregate_outputs(app), data)
     data.use_version(lambda: request_version() if has_request_context() else store.version_token())
     accounts.use_snapshots(data)  # roles from the loaded snapshots: no query per user
+    data.on_follow(accounts.follow_changes)  # identities kept until an account changes
     register_routes(app.server)
     register_login(app.server)
     register_admin(app.server)
@@ -133,7 +135,7 @@ def _protective_headers(response: Response) -> Response:
 def _token(data: Any) -> str | None:
     """The version when the page loads; None if the store is down (the poll retries)."""
     try:
-        return data.version_token()
+        return request_version() if has_request_context() else data.version_token()
     except Exception:  # the page must still load, with tiles saying what is wrong
         log.exception("store unreachable while building the page")
         return None

@@ -23,6 +23,13 @@ is served. Only callbacks whose responses hold aggregates are cached; lists of c
 
 Concurrent requests for the same key wait for the one that is computing it (single flight), so a
 burst after a new version costs one render per key per worker. Only 200 answers are kept.
+
+Warming: the cache remembers the last request for each (callback, outputs, scope) asked in the
+last ``RECENT_S`` seconds, with who asked (their checked access). When the worker's preloader
+has loaded a new snapshot, ``install``'s warmer renders each of those again for the new version,
+as that user, before the version is published to the browsers (``DataLayer.on_new_version``):
+the burst of re-renders that follows every new snapshot is then answered from memory. A warmed
+entry is still only served to a request whose own user passes ``scope_or_abort`` for its scope.
 """
 
 from __future__ import annotations
@@ -37,7 +44,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import dash
-from flask import Response, request
+from flask import Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from dashboard.web.session import scope_or_abort
 
@@ -48,8 +56,15 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # per worker
 SCOPE_INPUT = "page-scope"
 VERSION_INPUT = "data-version"
 # Pattern-matching component types whose render callbacks hold aggregates only (no child rows).
-AGGREGATE_TYPES = ("tile", "chart", "history", "matrix")
+# A list's columns and its "N rows / Download" links are aggregates too: its rows come in blocks
+# from another callback (``_list_rows``), never cached, each block audited.
+AGGREGATE_TYPES = ("tile", "chart", "history", "matrix", "list", "list-links")
 EXTENSION_KEY = "csc_dashboard_render_cache"
+# Requests remembered for warming: at most this many keys, asked within this many seconds.
+RECENT_REQUESTS = 256
+RECENT_S = 900.0
+# What the guard puts on ``flask.g`` about the user, which a render reads (``scoped_data``).
+IDENTITY_ATTRIBUTES = ("username", "is_admin", "display_name", "access")
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,15 @@ class _Entry:
     body: bytes
     mimetype: str
     stored: float  # time.monotonic()
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """The last request for one (callback, outputs, scope), and who made it."""
+
+    body: Any
+    who: dict[str, Any]
+    at: float  # time.monotonic()
 
 
 class _Flight:
@@ -85,9 +109,36 @@ class RenderCache:
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._bytes = 0
         self._flights: dict[Hashable, _Flight] = {}
+        self._asked: OrderedDict[Hashable, _Asked] = OrderedDict()  # key without its version
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.warmed = 0
+
+    def remember(self, key: tuple[Hashable, ...], body: Any, who: dict[str, Any]) -> None:
+        """Note that ``key``'s request (``body``) was asked by ``who``, for warming."""
+        base = key[:-1]
+        with self._lock:
+            self._asked.pop(base, None)
+            self._asked[base] = _Asked(body, who, self.clock())
+            while len(self._asked) > RECENT_REQUESTS:
+                self._asked.popitem(last=False)
+
+    def recent(self) -> list[tuple[tuple[Hashable, ...], _Asked]]:
+        """The requests remembered within ``RECENT_S``, newest first."""
+        since = self.clock() - RECENT_S
+        with self._lock:
+            for base in [b for b, asked in self._asked.items() if asked.at < since]:
+                del self._asked[base]
+            return list(reversed(self._asked.items()))
+
+    def count_warmed(self, n: int) -> None:
+        with self._lock:
+            self.warmed += n
+
+    def holds(self, key: Hashable) -> bool:
+        with self._lock:
+            return self._fresh(key) is not None
 
     def serve(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """The cached answer for ``key``, else ``compute()``'s (kept when it is a 200)."""
@@ -194,8 +245,11 @@ def aggregate_outputs(app: dash.Dash, types: Iterable[str] = AGGREGATE_TYPES) ->
     return found
 
 
-def install(app: dash.Dash, cache: RenderCache, cached_outputs: Iterable[str]) -> None:
-    """Serve the callbacks whose ``output`` strings are in ``cached_outputs`` through ``cache``.
+def install(
+    app: dash.Dash, cache: RenderCache, cached_outputs: Iterable[str], data: Any = None
+) -> None:
+    """Serve the callbacks whose ``output`` strings are in ``cached_outputs`` through ``cache``,
+    and warm it for each new version ``data`` (a ``DataLayer``) preloads.
 
     Wraps the view function of ``/_dash-update-component``, so Flask's ``before_request`` hooks
     (the guard, the body check) still run first on every request."""
@@ -220,10 +274,37 @@ def install(app: dash.Dash, cache: RenderCache, cached_outputs: Iterable[str]) -
             return dispatch(*args, **kwargs)
         key, scope = found
         scope_or_abort(scope)  # this user, this scope: 400 / 403 before anything is served
+        cache.remember(key, body, {name: g.get(name) for name in IDENTITY_ATTRIBUTES})
         return cache.serve(key, lambda: dispatch(*args, **kwargs))
+
+    def warm(version: str, superseded: Callable[[], bool]) -> int:
+        """Render the recently asked requests for ``version``, each as the user who asked it
+        last; returns how many were rendered. Run by the preloader before it publishes
+        ``version``, so the browsers' re-renders after a new snapshot find their answers."""
+        done = 0
+        for base, asked in cache.recent():
+            if superseded():
+                break
+            key = (*base, version)
+            if cache.holds(key):
+                continue
+            with app.server.test_request_context(endpoint, method="POST", json=asked.body):
+                for name, value in asked.who.items():
+                    setattr(g, name, value)
+                g.version_token = version  # what ``session.request_version`` returns
+                try:
+                    cache.serve(key, dispatch)
+                except HTTPException as exc:  # e.g. a team the new organisation lacks
+                    log.info("render cache: not warmed (%s): %s", exc.code, base[0])
+                    continue
+            done += 1
+        cache.count_warmed(done)
+        return done
 
     app.server.view_functions[endpoint] = cached_dispatch
     app.server.extensions[EXTENSION_KEY] = cache
+    if data is not None:
+        data.on_new_version(warm)
 
 
 def of(server: Any) -> RenderCache:

@@ -395,10 +395,13 @@ def scoped_data(label: str | None = None) -> ScopedData:
 
 
 def request_version() -> str:
-    """The store's version token, read once per request: the guard (whose cached identity
-    follows the snapshots), the version poll and the render cache share one small query."""
+    """The version this request serves, read once per request: the guard (whose cached
+    identity follows the snapshots), the version poll and the render cache share it. It is
+    what the worker's preloader last published (no query), or, with no preloader following
+    the store, the store's own version token (one small query)."""
     if "version_token" not in g:
-        g.version_token = context.current().data.version_token()
+        data = context.current().data
+        g.version_token = data.served_token() or data.version_token()
     return g.version_token
 
 
