@@ -12,6 +12,7 @@ import datetime as dt
 from pathlib import Path
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -23,9 +24,12 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
+    insert,
+    select,
+    update,
 )
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 USERNAME_LENGTH = 100
 SCOPE_LENGTH = 250
@@ -63,6 +67,17 @@ user_grants = Table(
     Column("revoked_at", DateTime(timezone=True)),
     Index("ix_user_grants_username", "username", "revoked_at"),
 )
+
+# One row, counting every change to accounts and grants made through ``UserStore`` (the admin
+# pages and the CLI): each web worker reads it once a second, so it can keep users' identities
+# in memory until something changes instead of reading them again every few seconds.
+account_changes = Table(
+    "account_changes",
+    access_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("changes", BigInteger, nullable=False),
+)
+ACCOUNT_CHANGES_ROW = 1
 
 # One row per failed login, once under the username and once under the client address. Stored
 # here (not in process memory) so the throttle holds across gunicorn workers.
@@ -138,6 +153,30 @@ def create_schema(engine: Engine) -> None:
         # Two workers starting together can both see a table missing and race to create it; the
         # loser's second look finds everything there. A real fault fails again and is raised.
         access_metadata.create_all(engine, checkfirst=True)
+    with engine.connect() as conn:
+        if read_account_changes(conn) is not None:
+            return
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(account_changes).values(id=ACCOUNT_CHANGES_ROW, changes=0))
+    except IntegrityError:
+        pass  # another worker made the row first
+
+
+def read_account_changes(conn: Connection) -> int | None:
+    """The account change counter (None before ``create_schema`` made its row)."""
+    return conn.scalar(
+        select(account_changes.c.changes).where(account_changes.c.id == ACCOUNT_CHANGES_ROW)
+    )
+
+
+def count_account_change(conn: Connection) -> None:
+    """Count a change to accounts or grants, in the transaction (``conn``) that makes it."""
+    conn.execute(
+        update(account_changes)
+        .where(account_changes.c.id == ACCOUNT_CHANGES_ROW)
+        .values(changes=account_changes.c.changes + 1)
+    )
 
 
 def utc_now() -> dt.datetime:

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from dashboard.access_tables import (
     USERNAME_LENGTH,
     as_utc,
+    count_account_change,
     create_schema,
     store_engine,
     user_grants,
@@ -156,6 +157,7 @@ class UserStore:
                         password_changed_at=None if password is None else now,
                     )
                 )
+                count_account_change(conn)
         except IntegrityError:
             raise UserError(f"user {name!r} already exists") from None
         log.info("created user %s (admin=%s, demo=%s)", name, bool(is_admin), bool(is_demo))
@@ -203,6 +205,7 @@ class UserStore:
         name = normalise_username(username)
         with self.engine.begin() as conn:
             result = conn.execute(update(users).where(users.c.username == name).values(**values))
+            count_account_change(conn)
         if result.rowcount == 0:
             raise UserError(f"no such user: {name!r}")
 
@@ -213,6 +216,7 @@ class UserStore:
             if names:
                 conn.execute(user_grants.delete().where(user_grants.c.username.in_(names)))
                 conn.execute(users.delete().where(users.c.username.in_(names)))
+                count_account_change(conn)
         return len(names)
 
     # --- login ---------------------------------------------------------------------------------
@@ -286,6 +290,7 @@ class UserStore:
                         username=name, scope=canonical, granted_by=by, granted_at=now
                     )
                 )
+                count_account_change(conn)
                 log.info("granted %s to %s by %s", canonical, name, by)
                 return Grant(name, canonical, by, as_utc(now))
         return Grant(row.username, row.scope, row.granted_by, as_utc(row.granted_at))
@@ -305,6 +310,7 @@ class UserStore:
                 )
                 .values(revoked_by=by, revoked_at=self._clock())
             )
+            count_account_change(conn)
         if result.rowcount:
             log.info("revoked %s from %s by %s", canonical, name, by)
         return bool(result.rowcount)

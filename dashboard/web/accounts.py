@@ -1,10 +1,13 @@
 """The access parts one app instance uses: accounts, the login throttle, the audit trail, and
 each request's ``Access``.
 
-A user's account row and ``Access`` are kept for a few seconds (``IDENTITY_SECONDS``) per
-worker, and never past a new snapshot (the store's version token is part of the check): the
-browsers' polls then cost a token compare instead of five store queries, and a disabled account,
-a revoked grant or a role change still applies within seconds.
+A user's account row and ``Access`` are kept in memory per worker, and never past a new
+snapshot (the store's version token is part of the check). How long depends on whether the
+worker follows the store's account change counter (``follow_changes``, once a second from the
+snapshot preloader): if it does, an identity is kept until an account or grant changes (and
+at most ``IDENTITY_MAX_SECONDS``, for edits made straight in the database); if not, for
+``IDENTITY_SECONDS``. Either way the browsers' polls cost a comparison, not store queries, and
+a disabled account, a revoked grant or a role change applies within seconds.
 
 All three live in the store database and share one engine. They are built on first use, not
 when the app is built, so an app whose store is down still starts (``/health`` says so) and
@@ -26,7 +29,7 @@ from dashboard.access import (
     load_access,
     resolve_access,
 )
-from dashboard.access_tables import store_engine
+from dashboard.access_tables import read_account_changes, store_engine
 from dashboard.config import Settings
 
 if TYPE_CHECKING:
@@ -37,7 +40,9 @@ if TYPE_CHECKING:
     from dashboard.throttle import LoginThrottle
     from dashboard.users import User, UserStore
 
-IDENTITY_SECONDS = 5.0
+IDENTITY_SECONDS = 5.0  # when the account change counter is not followed
+IDENTITY_MAX_SECONDS = 60.0  # when it is: the limit for changes it cannot see
+CHANGES_FRESH_S = 5.0  # the counter's last reading counts as current for this long
 IDENTITY_ENTRIES = 10_000
 RESOLVED_ENTRIES = 2_000
 
@@ -51,7 +56,10 @@ class Accounts:
         self._snapshots: SnapshotSource = store
         self._lock = threading.RLock()
         self._parts: dict[str, Any] = {}
-        self._identities: OrderedDict[str, tuple[float, str, Any, Any]] = OrderedDict()
+        # username -> (time read, version token, account changes or None, user, access)
+        self._identities: OrderedDict[str, tuple[float, str, int | None, Any, Any]] = OrderedDict()
+        self._changes: tuple[int, float] | None = None  # (counter, when it was read)
+        self.clock = time.monotonic  # what identities' ages are measured with (tests move it)
         # Access resolved from the role snapshots, by (user, grants, day, frames): re-read every
         # few seconds, it is recomputed only when a role, organisation or grant changed.
         self._resolved: OrderedDict[tuple[Any, ...], tuple[Any, Access | None]] = OrderedDict()
@@ -106,26 +114,42 @@ class Accounts:
         None if nothing or the account is disabled. Uncached: see ``identity`` for requests."""
         return load_access(self.store, self.users, username, as_of=self.settings.reporting_date())
 
+    def follow_changes(self) -> None:
+        """Read the account change counter (one small query); the snapshot preloader calls
+        this every second, so identities need not be read again until it moves."""
+        engine = self.users.engine  # the account tables (and the counter's row) exist
+        with engine.connect() as conn:
+            changes = read_account_changes(conn)
+        self._changes = None if changes is None else (int(changes), self.clock())
+
     def identity(
         self, username: str, token: str | None = None
     ) -> tuple[User | None, Access | None]:
-        """The user's account (None: no account, e.g. single sign-on) and access, as of at most
-        ``IDENTITY_SECONDS`` ago and the current snapshots (``token``: the store's version token,
-        if the caller has just read it)."""
+        """The user's account (None: no account, e.g. single sign-on) and access, as of the
+        current snapshots (``token``: the store's version token, if the caller has just read
+        it) and the last account change (or at most ``IDENTITY_SECONDS`` ago)."""
         token = self.store.version_token() if token is None else token
-        now = time.monotonic()
+        now = self.clock()
+        changes, limit = self._followed_changes(now)
         with self._lock:
             hit = self._identities.get(username)
-            if hit is not None and hit[0] > now and hit[1] == token:
-                return hit[2], hit[3]
+            if hit is not None and now - hit[0] < limit and hit[1:3] == (token, changes):
+                return hit[3], hit[4]
         user = self.users.get(username)
         access = None if user is not None and user.disabled else self._access(username)
         with self._lock:
-            self._identities[username] = (now + IDENTITY_SECONDS, token, user, access)
+            self._identities[username] = (now, token, changes, user, access)
             self._identities.move_to_end(username)
             while len(self._identities) > IDENTITY_ENTRIES:
                 self._identities.popitem(last=False)
         return user, access
+
+    def _followed_changes(self, now: float) -> tuple[int | None, float]:
+        """(the account change counter, how long an identity read under it is kept)."""
+        followed = self._changes
+        if followed is None or now - followed[1] > CHANGES_FRESH_S:
+            return None, IDENTITY_SECONDS
+        return followed[0], IDENTITY_MAX_SECONDS
 
     def _access(self, username: str) -> Access | None:
         """``access_for``, resolved again only when its inputs changed. The store hands back
