@@ -246,7 +246,6 @@ READER = textwrap.dedent(
     from dashboard.store import SnapshotStore
     store = SnapshotStore(sys.argv[1])
     final = int(sys.argv[2])
-    print("ready", flush=True)
     seen, bad, reads = set(), [], 0
     while True:
         snapshot = store.latest("growing")
@@ -257,6 +256,9 @@ READER = textwrap.dedent(
         seen.add(meta.version)
         if len(frame) != meta.row_count or not (frame["v"] == meta.version).all():
             bad.append([meta.version, meta.row_count, len(frame)])
+        if reads == 1:
+            print("ready", flush=True)  # reading: the writer may start (on a loaded machine
+            # the writer could otherwise finish before the reader's first look)
         if meta.version == final:
             break
     print(json.dumps({"seen": sorted(seen), "bad": bad, "reads": reads}), flush=True)
