@@ -6,10 +6,22 @@ simulated user, as a browser does:
 
 - logs in through the form (users arrive spread over ``--ramp`` seconds);
 - opens their tier page: the HTML, ``/_dash-layout``, ``/_dash-dependencies``, the page-content
-  callback, then every render callback of the page (tiles, charts, history, lists, matrix);
+  callback, then every render callback of the page (tiles, charts, history, lists, matrix), then
+  the first block of rows of each inline list (its grid's ``getRowsRequest``);
 - polls the version check every ``--poll`` seconds; when the version changes, fires the page's
-  render callbacks again;
+  render callbacks again, and each inline list asks for its first block again (the grids are
+  told to start again);
 - now and then (exponentially, mean ``--drill-every`` seconds) opens a tile's drill-down.
+
+Each simulated user has an account of their own (``--accounts distinct``, the default):
+``bench-0000`` on, each with one scope grant drawn from the borough's own teams, services and
+budget holders' cost centres, so the server's per-user and per-scope caches see as many people
+and scopes as a council's 500-700 users. ``--accounts demo`` shares the few demo accounts
+round-robin instead.
+
+The users are split over ``--processes`` generator processes (user i in process i % N), each
+with its own event loop, so the generator's own queueing stays out of the client-side times as
+far as two shared cores allow. All processes time from the parent's one origin.
 
 Versions change during the run because the scheduler refreshes ``--changing`` datasets every
 ``--change-every`` seconds (the others keep their own 15-minute or hourly intervals).
@@ -19,15 +31,18 @@ shows it, a few rounds during the load.
     python bench/bench_load.py --scales 1                   # the default borough (60,000 children)
     python bench/bench_load.py --scales 1 100 --source-url 100=postgresql+psycopg://.../db100x
 
-Prints a Markdown table for bench/RESULTS.md; nothing asserts a time.
+Prints Markdown tables for bench/RESULTS.md; nothing asserts a time. ``--samples-out PATH``
+also writes every request as CSV (``t_s,kind,elapsed_ms,status``), one file per scale.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import datetime as dt
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -37,6 +52,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +78,13 @@ AS_OF = dt.date(2026, 11, 25)
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RENDER_INPUTS = {("data-version", "data"), ("page-scope", "data")}
 REQUEST_TIMEOUT_S = 60
+GRACE_S = REQUEST_TIMEOUT_S + 30  # past the end: a user still busy after this is cancelled
+AG_GRID_BLOCK_ROWS = 100  # AG Grid's own cacheBlockSize, for a grid that does not set one
+WINDOW_S = 10  # the width of the windows in the worst-windows table
 FRESHNESS_LIMIT_S = 900  # a change not shown after this is reported as this
+# --accounts distinct: the kinds of simulated user and their shares, rarest first (account_kinds).
+ACCOUNT_MIX = (("borough", 0.05), ("service", 0.10), ("budget", 0.15), ("team", 0.70))
+ACCOUNT_SEED = 42  # the order each kind's scopes are handed out in
 _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 _REFRESH_LINE = re.compile(r"^--\s*refresh:.*$", re.MULTILINE)
 
@@ -152,6 +174,55 @@ def wanted(dep: dict[str, Any], found: dict[Any, dict[str, Any]]) -> bool:
     )
 
 
+def with_token(body: dict[str, Any], token: str | None) -> dict[str, Any]:
+    """A render request built once per page, for the version ``token`` (all that changes)."""
+    inputs = [{**i, "value": token} if i["id"] == "data-version" else i for i in body["inputs"]]
+    return {**body, "inputs": inputs}
+
+
+def list_rows_dep(deps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The callback answering an inline list's block requests (input ``{"type": "list", "ind":
+    MATCH}.getRowsRequest``), if the app has one."""
+    for dep in deps:
+        inputs = dep["inputs"]
+        if (
+            len(inputs) == 1
+            and inputs[0]["property"] == "getRowsRequest"
+            and inputs[0]["id"].startswith("{")
+            and json.loads(inputs[0]["id"]) == {"ind": ["MATCH"], "type": "list"}
+        ):
+            return dep
+    return None
+
+
+def list_rows_body(
+    dep: dict[str, Any], ind: str, block: dict[str, Any], found: dict[Any, dict[str, Any]]
+) -> dict[str, Any]:
+    """The request list ``ind``'s grid sends for ``block`` (``dep``: ``list_rows_dep``), its
+    ``MATCH`` filled in with the list's id as the renderer does."""
+    outputs = [
+        {"id": {**json.loads(ident), "ind": ind}, "property": prop.split("@")[0]}
+        for ident, prop in _parts(dep["output"])
+    ]
+    grid = {**json.loads(dep["inputs"][0]["id"]), "ind": ind}
+    return {
+        "output": dep["output"],
+        "outputs": outputs,
+        "inputs": [{"id": grid, "property": "getRowsRequest", "value": block}],
+        "changedPropIds": [
+            json.dumps(grid, separators=(",", ":"), sort_keys=True) + ".getRowsRequest"
+        ],
+        "state": [
+            {
+                "id": s["id"],
+                "property": s["property"],
+                "value": found.get(s["id"], {}).get(s["property"]),
+            }
+            for s in dep.get("state", [])
+        ],
+    }
+
+
 # --- measurements ------------------------------------------------------------------------------
 
 
@@ -159,8 +230,8 @@ def wanted(dep: dict[str, Any], found: dict[Any, dict[str, Any]]) -> bool:
 class Recorder:
     started: float = field(default_factory=time.monotonic)
     wall: float = field(default_factory=time.time)  # the same moment on the wall clock
-    # How late the load generator's event loop wakes a 100 ms sleep: its own queueing, which
-    # is in every client-side time (the generator shares the server's two cores).
+    # How late a load generator process's event loop wakes a 100 ms sleep: its own queueing,
+    # which is in every client-side time (the generator shares the server's two cores).
     lags: list[tuple[float, float]] = field(default_factory=list)
     samples: list[tuple[float, str, float, int]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -186,7 +257,9 @@ class Recorder:
 @dataclass
 class Account:
     username: str
-    tier: str
+    tier: str  # the page it opens: team, budget or borough
+    kind: str = "demo"  # a kind of ACCOUNT_MIX for a bench account
+    grant: str = ""  # a bench account's one scope grant (a demo account's roles give its scope)
 
 
 class User:
@@ -198,13 +271,33 @@ class User:
         self.args = args
         self.rng = random.Random(number)
         self.token: str | None = None
-        self.found: dict[Any, dict[str, Any]] = {}
         self.deps: list[dict[str, Any]] = []
+        # What the open page sends, built once when it opens (the generator's CPU is the
+        # server's too): its tiles and scope (for drill-downs), its render requests (by kind;
+        # only the version token changes) and its inline lists' first-block requests.
+        self.tiles: list[str] = []
+        self.scope: str | None = None
+        self.renders: list[tuple[str, dict[str, Any]]] = []
+        self.list_blocks: list[tuple[str, dict[str, Any]]] = []
 
-    async def post(self, session: aiohttp.ClientSession, kind: str, body: dict) -> dict | None:
+    async def post(
+        self, session: aiohttp.ClientSession, kind: str, body: dict
+    ) -> tuple[int, bytes]:
+        """A callback request; its answer unparsed (most answers only count by their status).
+        The body is serialised before the clock starts."""
         status, data, _ = await self.rec.call(
-            session, kind, "POST", f"{self.url}/_dash-update-component", json=body
+            session,
+            kind,
+            "POST",
+            f"{self.url}/_dash-update-component",
+            data=json.dumps(body),
+            headers={"Content-Type": "application/json"},
         )
+        return status, data
+
+    async def ask(self, session: aiohttp.ClientSession, kind: str, body: dict) -> dict | None:
+        """A callback request whose answer the page acts on: parsed."""
+        status, data = await self.post(session, kind, body)
         return json.loads(data) if status == 200 and data else None
 
     async def run(self, end: float) -> None:
@@ -212,7 +305,9 @@ class User:
         headers = {"Origin": self.url}
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
         async with aiohttp.ClientSession(cookie_jar=jar, headers=headers, timeout=timeout) as s:
-            await asyncio.sleep(self.rng.uniform(0, self.args.ramp))
+            # Arrival is timed from the run's origin, whenever this process started.
+            arrival = self.rec.started + self.rng.uniform(0, self.args.ramp)
+            await asyncio.sleep(max(0.0, arrival - time.monotonic()))
             if not await self.login(s):
                 return
             await self.open_page(s)
@@ -227,21 +322,19 @@ class User:
                 if next_poll <= next_drill:
                     n += 1
                     next_poll += self.args.poll
-                    answer = await self.post(s, "poll", poll_body(self.token, n))
+                    answer = await self.ask(s, "poll", poll_body(self.token, n))
                     token = ((answer or {}).get("response") or {}).get("data-version", {})
                     if token.get("data") and token["data"] != self.token:
                         self.token = token["data"]
-                        await self.render(s, "update")
+                        await self.render(s)
                 else:
                     next_drill += self.rng.expovariate(1 / self.args.drill_every)
-                    tiles = [json.loads(k)["ind"] for k in self.found if '"tile"' in str(k)]
-                    if tiles:
-                        scope = self.found.get("page-scope", {}).get("data")
-                        target = self.rng.choice(tiles)
-                        await self.post(s, "drill-down", drill_body(tiles, target, scope))
+                    if self.tiles:
+                        target = self.rng.choice(self.tiles)
+                        await self.post(s, "drill-down", drill_body(self.tiles, target, self.scope))
                         # The panel's grid then asks for its first block of rows.
                         await self.post(
-                            s, "drill-down rows", drill_rows_body(self.deps, target, scope)
+                            s, "drill-down rows", drill_rows_body(self.deps, target, self.scope)
                         )
 
     async def login(self, s: aiohttp.ClientSession) -> bool:
@@ -271,15 +364,17 @@ class User:
         self.token = shell.get("data-version", {}).get("data")
         pages_dep = next(d for d in self.deps if "_pages_content.children" in d["output"])
         values = {("_pages_location", "pathname"): path, ("_pages_location", "search"): ""}
-        answer = await self.post(s, "page content", callback_body(pages_dep, shell, values))
+        answer = await self.ask(s, "page content", callback_body(pages_dep, shell, values))
         content = ((answer or {}).get("response") or {}).get("_pages_content", {}).get("children")
-        self.found = {**shell, **components(content)}
-        await self.render(s, "open")
+        self.plan({**shell, **components(content)})
+        await self.render(s)
 
-    async def render(self, s: aiohttp.ClientSession, why: str) -> None:
+    def plan(self, found: dict[Any, dict[str, Any]]) -> None:
+        """Build the open page's requests from its components (``found``)."""
+        self.scope = found.get("page-scope", {}).get("data")
         values = {("data-version", "data"): self.token}
         for dep in self.deps:
-            if wanted(dep, self.found):
+            if wanted(dep, found):
                 kinds = [part.split('"')[0] for part in dep["output"].split('"type":"')[1:]]
                 name = (
                     "page"  # the one callback for tiles, charts, history and the matrix
@@ -288,7 +383,41 @@ class User:
                     if kinds
                     else dep["output"]
                 )
-                await self.post(s, f"render {name}", callback_body(dep, self.found, values))
+                self.renders.append((f"render {name}", callback_body(dep, found, values)))
+        rows_dep = list_rows_dep(self.deps)
+        for key, props in found.items():
+            ident = json.loads(key) if isinstance(key, str) and key.startswith("{") else {}
+            if ident.get("type") == "tile":
+                self.tiles.append(ident["ind"])
+            elif ident.get("type") == "list" and rows_dep is not None:
+                rows = (props.get("dashGridOptions") or {}).get("cacheBlockSize")
+                block = {
+                    "startRow": 0,
+                    "endRow": rows or AG_GRID_BLOCK_ROWS,
+                    "sortModel": [],
+                    "filterModel": {},
+                }
+                grid = json.dumps({"ind": ident["ind"], "type": "list"}, separators=(",", ":"))
+                self.list_blocks.append(
+                    (grid, list_rows_body(rows_dep, ident["ind"], block, found))
+                )
+
+    async def render(self, s: aiohttp.ClientSession) -> None:
+        """What the page sends for a version (opening, or a new one): its render callbacks,
+        then each inline list's first block (the grids are told to start again)."""
+        for kind, body in self.renders:
+            await self.post(s, kind, with_token(body, self.token))
+        for grid, body in self.list_blocks:
+            status, data = await self.post(s, "list rows", body)
+            if status >= 400:
+                continue  # the recorder has it
+            try:
+                block = json.loads(data)["response"][grid]["getRowsResponse"]
+                has_rows = isinstance(block["rowData"], list)
+            except (ValueError, KeyError, TypeError):
+                has_rows = False
+            if not has_rows:
+                self.rec.errors.append(f"list rows: HTTP {status} without rowData: {data[:200]!r}")
 
 
 # --- freshness ---------------------------------------------------------------------------------
@@ -391,6 +520,145 @@ def queries_with(folder: Path, changing: list[str], every: int) -> Path:
     return folder
 
 
+def account_kinds(users: int) -> list[str]:
+    """The kind of each simulated user, in user order: each takes the kind furthest behind its
+    share of ``ACCOUNT_MIX``, so the mix holds for any number of users. Ties go to the rarest
+    kind, so user 0 is a borough user and even a handful of users has one for the freshness
+    watcher."""
+    taken = dict.fromkeys((kind for kind, _share in ACCOUNT_MIX), 0)
+    kinds = []
+    for n in range(users):
+        kind = max(ACCOUNT_MIX, key=lambda mix: mix[1] * n - taken[mix[0]])[0]
+        taken[kind] += 1
+        kinds.append(kind)
+    return kinds
+
+
+def bench_grants(kinds: list[str], frames: dict[str, Any]) -> list[str]:
+    """One scope grant per user of ``kinds``, from the access datasets' ``frames``: each kind
+    cycles over its scopes in a seeded shuffled order, so the users spread over as many teams,
+    services (the org units teams sit in) and budget holders' cost centres as there are."""
+    from dashboard.access import BUDGET_HOLDERS_DATASET, ORGANISATION_DATASET
+    from dashboard.scopes import TEAM_LEVEL
+
+    organisation = frames[ORGANISATION_DATASET]
+    teams = organisation[organisation["org_level"] == TEAM_LEVEL]
+    codes = frames[BUDGET_HOLDERS_DATASET]["cost_centre_code"].dropna()
+    scopes = {
+        "borough": ["borough"],
+        "service": [f"service:{int(s)}" for s in sorted(teams["parent_org_id"].dropna().unique())],
+        "budget": [f"cost_centre:{c}" for c in sorted(codes.unique())],
+        "team": [f"team:{int(t)}" for t in sorted(teams["org_id"])],
+    }
+    rng = random.Random(ACCOUNT_SEED)
+    for kind, found in scopes.items():
+        if not found:
+            raise ValueError(f"the borough has no {kind} scope to grant")
+        rng.shuffle(found)
+    given = dict.fromkeys(scopes, 0)
+    grants = []
+    for kind in kinds:
+        grants.append(scopes[kind][given[kind] % len(scopes[kind])])
+        given[kind] += 1
+    return grants
+
+
+def create_bench_accounts(
+    store_url: str, source_url: str, users: int, queries: Path
+) -> list[Account]:
+    """One demo-mode account per simulated user (``bench-0000`` on), each with the scope grant
+    ``bench_grants`` gives it; its tier is the page the server sends it to.
+
+    scrypt costs ~0.3 s a password, so only the first account is made by ``create_user``; the
+    others get its hash in one insert, and the grants another, written as ``create_user`` and
+    ``grant`` write them (counting the change, as they do)."""
+    from sqlalchemy import insert, select
+
+    from dashboard.access import (
+        BUDGET_HOLDERS_DATASET,
+        ORGANISATION_DATASET,
+        ROLES_DATASET,
+        everyone,
+    )
+    from dashboard.access_tables import count_account_change, user_grants, utc_now
+    from dashboard.access_tables import users as users_table
+    from dashboard.demo_users import DEMO_PASSWORD, read_access_datasets
+    from dashboard.model import Scope
+    from dashboard.users import UserStore
+
+    frames = read_access_datasets(source_url, AS_OF, queries)
+    kinds = account_kinds(users)
+    grants = [str(Scope.parse(g)) for g in bench_grants(kinds, frames)]
+    digits = max(4, len(str(users - 1)))
+    names = [f"bench-{n:0{digits}d}" for n in range(users)]
+    store = UserStore(store_url)
+    try:
+        store.create_user(names[0], DEMO_PASSWORD, names[0], is_demo=True)
+        now = utc_now()
+        with store.engine.begin() as conn:
+            password_hash = conn.scalar(
+                select(users_table.c.password_hash).where(users_table.c.username == names[0])
+            )
+            if users > 1:
+                conn.execute(
+                    insert(users_table),
+                    [
+                        {
+                            "username": name,
+                            "display_name": name,
+                            "password_hash": password_hash,
+                            "is_admin": False,
+                            "is_demo": True,
+                            "created_at": now,
+                            "password_changed_at": now,
+                        }
+                        for name in names[1:]
+                    ],
+                )
+            conn.execute(
+                insert(user_grants),
+                [
+                    {"username": name, "scope": grant, "granted_by": "bench", "granted_at": now}
+                    for name, grant in zip(names, grants, strict=True)
+                ],
+            )
+            count_account_change(conn)
+        # Tiers as the server finds them: from the grants as stored, the way it resolves access.
+        access = {
+            a.username: a
+            for a in everyone(
+                frames[ROLES_DATASET],
+                frames[ORGANISATION_DATASET],
+                frames[BUDGET_HOLDERS_DATASET],
+                store.all_grants(),
+                as_of=AS_OF,
+            )
+        }
+    finally:
+        store.dispose()
+    return [
+        Account(name, access[name].home_path().lstrip("/"), kind, grant)
+        for name, kind, grant in zip(names, kinds, grants, strict=True)
+    ]
+
+
+def describe_accounts(accounts: list[Account], users: int) -> str:
+    """How many accounts, of which kind over how many distinct scopes, and the pages the
+    ``users`` open (user i has account i modulo the accounts, as ``simulate`` gives them)."""
+    pages: dict[str, int] = defaultdict(int)
+    for n in range(users):
+        pages[f"/{accounts[n % len(accounts)].tier}"] += 1
+    opened = ", ".join(f"{count} {page}" for page, count in sorted(pages.items()))
+    if accounts[0].kind == "demo":
+        names = ", ".join(a.username for a in accounts)
+        return f"{users} users share {len(accounts)} demo accounts ({names}); pages: {opened}"
+    kinds = []
+    for kind, _share in reversed(ACCOUNT_MIX):
+        mine = [a for a in accounts if a.kind == kind]
+        kinds.append(f"{len(mine)} {kind} ({len({a.grant for a in mine})} distinct)")
+    return f"{len(accounts)} accounts: {', '.join(kinds)}; pages: {opened}"
+
+
 def percentiles(values: list[float]) -> tuple[float, float, float]:
     if len(values) < 2:
         return (values[0] * 1000,) * 3 if values else (float("nan"),) * 3
@@ -430,15 +698,50 @@ async def watch_lag(rec: Recorder, end: float) -> None:
         rec.lags.append((asked - rec.started, time.monotonic() - asked - 0.1))
 
 
+def generate(
+    url: str,
+    accounts: list[Account],
+    args: Any,
+    numbers: list[int],
+    origin: tuple[float, float],
+    end: float,
+) -> tuple[list[tuple[float, str, float, int]], list[tuple[float, float]], list[str]]:
+    """One generator process: users ``numbers`` on its own event loop, timed from the parent's
+    ``origin`` (monotonic, wall: CLOCK_MONOTONIC is the same in every process). Returns the
+    samples, the loop's lags and the errors, for the parent to merge."""
+    rec = Recorder(started=origin[0], wall=origin[1])
+    asyncio.run(simulate(rec, url, accounts, args, numbers, end))
+    return rec.samples, rec.lags, rec.errors
+
+
+async def simulate(
+    rec: Recorder, url: str, accounts: list[Account], args: Any, numbers: list[int], end: float
+) -> None:
+    """Users ``numbers`` until ``end`` (plus the grace), and this loop's lag meanwhile."""
+    lag_task = asyncio.create_task(watch_lag(rec, end))
+    users = [User(i, accounts[i % len(accounts)], url, rec, args) for i in numbers]
+    tasks = [asyncio.create_task(u.run(end)) for u in users]
+    # Users stop at ``end``; one still waiting on an answer gets its client timeout. Anything
+    # left after that is cancelled, never waited for.
+    done, late = await asyncio.wait(tasks, timeout=max(0.0, end - time.monotonic()) + GRACE_S)
+    for task in late:
+        task.cancel()
+    if late:
+        rec.errors.append(f"{len(late)} simulated users still busy at the end: cancelled")
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:  # a bug here: say so
+            rec.errors.append(f"simulated user failed: {task.exception()!r}")
+    lag_task.cancel()
+
+
 async def drive(
     url: str, accounts: list[Account], args: Any, source_url: str
-) -> tuple[Recorder, list[float], float, float]:
+) -> tuple[Recorder, list[tuple[float, float]], float, float]:
+    """The users, over ``args.processes`` generator processes, and the freshness watcher on
+    this process's loop meanwhile; every process's samples merged into one ``Recorder``."""
     rec = Recorder()
-    end = time.monotonic() + args.ramp + args.settle + args.duration
-    lag_task = asyncio.create_task(watch_lag(rec, end))
-    users = [User(i, accounts[i % len(accounts)], url, rec, args) for i in range(args.users)]
+    end = rec.started + args.ramp + args.settle + args.duration
     borough = next(a for a in accounts if a.tier == "borough")
-    tasks = [asyncio.create_task(u.run(end)) for u in users]
     fresh: list[tuple[float, float]] = []
     fresh_task = asyncio.create_task(
         freshness(
@@ -450,22 +753,34 @@ async def drive(
             fresh,
         )
     )
-    # Users stop at ``end``; one still waiting on an answer gets its client timeout. Anything
-    # left after that (and a freshness round still waiting) is cancelled, never waited for.
-    grace = REQUEST_TIMEOUT_S + 30
-    _done, late = await asyncio.wait(tasks, timeout=max(0.0, end - time.monotonic()) + grace)
-    for task in late:
-        task.cancel()
-    if late:
-        rec.errors.append(f"{len(late)} simulated users still busy at the end: cancelled")
+    loop = asyncio.get_running_loop()
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited loop
+    with ProcessPoolExecutor(max_workers=args.processes, mp_context=spawn) as pool:
+        shares = [
+            loop.run_in_executor(
+                pool,
+                generate,
+                url,
+                accounts,
+                args,
+                list(range(k, args.users, args.processes)),
+                (rec.started, rec.wall),
+                end,
+            )
+            for k in range(args.processes)
+        ]
+        for samples, lags, errors in await asyncio.gather(*shares):
+            rec.samples.extend(samples)
+            rec.lags.extend(lags)
+            rec.errors.extend(errors)
+    # A freshness round still waiting after the users' grace is cancelled, never waited for.
     try:
-        await asyncio.wait_for(fresh_task, timeout=grace)
+        await asyncio.wait_for(fresh_task, timeout=GRACE_S)
     except (TimeoutError, aiohttp.ClientError) as exc:
         rec.errors.append(
             f"freshness watcher stopped after {len(fresh)} round(s): "
             f"{exc.__class__.__name__}: {exc}"
         )
-    lag_task.cancel()
     steady_from = args.ramp + args.settle
     return rec, fresh, steady_from, steady_from + args.duration
 
@@ -486,8 +801,13 @@ def run_scale(scale: int, source_url: str, args: Any) -> dict[str, Any]:
     run = args.work / f"load-{scale}x-{store_db}"
     queries = queries_with(run / "queries", args.changing, args.change_every)
     try:
-        created = create_demo_users(store_url, source_url, AS_OF, queries_dir=queries)
-        accounts = [Account(u.username, u.tier) for u in created if not u.is_admin]
+        if args.accounts == "demo":
+            created = create_demo_users(store_url, source_url, AS_OF, queries_dir=queries)
+            accounts = [Account(u.username, u.tier) for u in created if not u.is_admin]
+        else:
+            accounts = create_bench_accounts(store_url, source_url, args.users, queries)
+        described = describe_accounts(accounts, args.users)
+        print(f"# {scale}x: {described}", file=sys.stderr)
         with Topology(
             run / "logs",
             source_url=source_url,
@@ -530,6 +850,7 @@ def run_scale(scale: int, source_url: str, args: Any) -> dict[str, Any]:
         admin.dispose()
     return {
         "scale": scale,
+        "accounts": described,
         "rec": rec,
         "fresh": fresh,
         "steady": (steady_from, steady_to),
@@ -579,6 +900,44 @@ def freshness_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def worst_windows(result: dict[str, Any], shown: int = 5) -> list[str]:
+    """The steady state's ``WINDOW_S`` windows (by request start) with the highest p99: whether
+    the tail comes from the bursts after a new version (renders and list rows)."""
+    steady_from, steady_to = result["steady"]
+    windows: dict[int, list[float]] = defaultdict(list)
+    bursts: dict[int, int] = defaultdict(int)
+    for started, kind, elapsed, _status in result["rec"].samples:
+        if steady_from <= started < steady_to:
+            n = int((started - steady_from) // WINDOW_S)
+            windows[n].append(elapsed)
+            if kind.startswith("render ") or kind == "list rows":
+                bursts[n] += 1
+    figures = sorted(
+        ((percentiles(times), n, len(times)) for n, times in windows.items()),
+        key=lambda row: row[0][2],
+        reverse=True,
+    )
+    label = f"{result['scale']}x"
+    lines = []
+    for (p50, _p95, p99), n, count in figures[:shown]:
+        begin = steady_from + n * WINDOW_S
+        lines.append(
+            f"| {label} | {begin:.0f}-{begin + WINDOW_S:.0f} | {count:,} | {bursts[n]:,} "
+            f"| {p50:.1f} | {p99:.1f} |"
+        )
+    return lines
+
+
+def write_samples(path: Path, rec: Recorder) -> None:
+    """Every request as CSV, for time series: seconds since the run's start, kind, ms, status."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["t_s", "kind", "elapsed_ms", "status"])
+        for started, kind, elapsed, status in sorted(rec.samples):
+            writer.writerow([f"{started:.3f}", kind, f"{elapsed * 1000:.1f}", status])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -592,6 +951,12 @@ def main() -> int:
         help="an existing source for a scale (else a demo SQLite file is built)",
     )
     parser.add_argument("--users", type=int, default=700)
+    parser.add_argument(
+        "--accounts",
+        choices=("distinct", "demo"),
+        default="distinct",
+        help="an account and scope grant per user, or the few demo accounts shared round-robin",
+    )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--ramp", type=float, default=120, help="seconds over which users log in")
     parser.add_argument(
@@ -610,6 +975,14 @@ def main() -> int:
     )
     parser.add_argument("--freshness-rounds", type=int, default=3)
     parser.add_argument(
+        "--processes", type=int, default=2, help="load generator processes sharing the users"
+    )
+    parser.add_argument(
+        "--samples-out",
+        type=Path,
+        help="write every request as CSV here, the scale before the suffix (samples-1x.csv)",
+    )
+    parser.add_argument(
         "--work", type=Path, default=Path(tempfile.gettempdir()) / "csc-dashboard-bench"
     )
     args = parser.parse_args()
@@ -620,10 +993,17 @@ def main() -> int:
     for scale in args.scales:
         source_url = prepare_source(scale, args.work, given.get(str(scale)))
         results.append(run_scale(scale, source_url, args))
+        if args.samples_out:
+            out = args.samples_out.with_name(
+                f"{args.samples_out.stem}-{scale}x{args.samples_out.suffix}"
+            )
+            write_samples(out, results[-1]["rec"])
+            print(f"# {scale}x: samples in {out}", file=sys.stderr)
 
     print(f"\nCommand: python bench/bench_load.py {' '.join(sys.argv[1:])}")
     print(
-        f"\n{args.users} users, {args.workers} gunicorn workers (gthread x4), poll {args.poll:g} s, "
+        f"\n{args.users} users from {args.processes} generator processes, "
+        f"{args.workers} gunicorn workers (gthread x4), poll {args.poll:g} s, "
         f"drill-down every {args.drill_every:g} s on average, {', '.join(args.changing)} refreshed "
         f"every {args.change_every} s (2 shared cores; the load generator runs on them too)\n"
     )
@@ -634,6 +1014,7 @@ def main() -> int:
             f"server: {result['server_requests']:,} requests, {result['server_5xx']} answered 5xx; "
             f"load average at the end {result['load']}"
         )
+        print(f"- {result['scale']}x accounts: {result['accounts']}")
     figures = {r["scale"]: steady_figures(r) for r in results}
     base = results[0]["scale"]
     names = list(figures[base])
@@ -653,7 +1034,10 @@ def main() -> int:
             for s in list(figures)[1:]
         ]
         print(f"| {name} | " + " | ".join(cells + ratios) + " |")
-    print("\nServer side (gunicorn's duration, steady state) and the load generator's own lag:\n")
+    print(
+        "\nServer side (gunicorn's duration, steady state) and the load generator's own lag "
+        f"(over all {args.processes} processes' event loops):\n"
+    )
     print(
         "| scale | server requests | server p50 ms | p95 ms | p99 ms | generator lag p50 ms | p99 ms | max ms |"
     )
@@ -671,6 +1055,15 @@ def main() -> int:
         steady_from, steady_to = result["steady"]
         print()
         print("\n".join(report(result["rec"], steady_from, steady_to, f"{result['scale']}x")))
+    print(
+        f"\nWorst {WINDOW_S}-second windows of the steady state (by p99; the window by request "
+        "start, seconds since the run's start; renders: the requests a new version sets off, "
+        "render callbacks and list rows):\n"
+    )
+    print("| scale | window s | requests | renders | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|---|")
+    for result in results:
+        print("\n".join(worst_windows(result)))
     print("\nFreshness, seconds: commit in the source -> /api/indicators shows it, split into")
     print("waiting for the next scheduled refresh, the refresh itself, and the web tier picking")
     print("up the new snapshot (a browser sees it at its next poll, up to one poll later):\n")
