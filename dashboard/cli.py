@@ -46,30 +46,52 @@ def _build_parser() -> argparse.ArgumentParser:
         "demo-data", help="build a synthetic demo borough into a source database"
     )
     demo.add_argument("--url", help="SQLAlchemy URL to write to (default: DASHBOARD_SOURCE_URL)")
-    demo.add_argument("--population", type=_positive_int, default=60_000,
-                      help="children aged 0-17 in the borough (default 60000)")
-    demo.add_argument("--years", type=_positive_int, default=6,
-                      help="years of history (default 6)")
+    demo.add_argument(
+        "--population",
+        type=_positive_int,
+        default=60_000,
+        help="children aged 0-17 in the borough (default 60000)",
+    )
+    demo.add_argument("--years", type=_positive_int, default=6, help="years of history (default 6)")
     demo.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    demo.add_argument("--as-of", type=_date, default=None,
-                      help="reporting date the borough is built up to (default: DASHBOARD_AS_OF or today)")
-    demo.add_argument("--store-url", default=None,
-                      help="store to create demo users in (default: DASHBOARD_STORE_URL)")
+    demo.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        help="reporting date the borough is built up to (default: DASHBOARD_AS_OF or today)",
+    )
+    demo.add_argument(
+        "--store-url",
+        default=None,
+        help="store to create demo users in (default: DASHBOARD_STORE_URL)",
+    )
     demo.set_defaults(handler=_demo_data)
 
     refresh = commands.add_parser("refresh", help="run datasets now and write snapshots")
-    refresh.add_argument("--once", action="store_true",
-                         help="run each dataset once and exit (the default; kept for scripts)")
-    refresh.add_argument("datasets", nargs="*", metavar="DATASET",
-                         help="dataset ids (default: all)")
+    refresh.add_argument(
+        "--once",
+        action="store_true",
+        help="run each dataset once and exit (the default; kept for scripts)",
+    )
+    refresh.add_argument(
+        "datasets", nargs="*", metavar="DATASET", help="dataset ids (default: all)"
+    )
     refresh.set_defaults(handler=_refresh)
 
     scheduler = commands.add_parser("scheduler", help="run the refresher forever (one per store)")
-    scheduler.add_argument("--exit-if-locked", action="store_true",
-                           help="exit (status 1) if another scheduler holds the store's lock, "
-                                "instead of standing by to take over")
-    scheduler.add_argument("--lock-retry", type=_positive_int, default=30, metavar="SECONDS",
-                           help="while standing by, try the lock this often (default 30)")
+    scheduler.add_argument(
+        "--exit-if-locked",
+        action="store_true",
+        help="exit (status 1) if another scheduler holds the store's lock, "
+        "instead of standing by to take over",
+    )
+    scheduler.add_argument(
+        "--lock-retry",
+        type=_positive_int,
+        default=30,
+        metavar="SECONDS",
+        help="while standing by, try the lock this often (default 30)",
+    )
     scheduler.set_defaults(handler=_scheduler)
 
     serve = commands.add_parser("serve", help="run the web app (production: gunicorn app:server)")
@@ -81,10 +103,17 @@ def _build_parser() -> argparse.ArgumentParser:
         "indicators", help="print every indicator's current value for a scope"
     )
     indicators.add_argument("--json", action="store_true", help="print JSON (the only format)")
-    indicators.add_argument("--scope", default="borough",
-                            help="borough, team:<org_id> or cost_centre:<code> (default borough)")
-    indicators.add_argument("--as-of", type=_date, default=None,
-                            help="reporting date (default: DASHBOARD_AS_OF or today)")
+    indicators.add_argument(
+        "--scope",
+        default="borough",
+        help="borough, team:<org_id> or cost_centre:<code> (default borough)",
+    )
+    indicators.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        help="reporting date (default: DASHBOARD_AS_OF or today)",
+    )
     indicators.set_defaults(handler=_indicators)
 
     users = commands.add_parser("users", help="manage login accounts and admin grants")
@@ -93,18 +122,29 @@ def _build_parser() -> argparse.ArgumentParser:
     add.add_argument("username")
     add.add_argument("--name", default="", help="display name (default: the username)")
     add.add_argument("--admin", action="store_true", help="may use the admin pages")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from the first line of stdin (never from argv)")
-    add.add_argument("--no-password", action="store_true",
-                     help="no password login: single sign-on (trusted header) only")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin (never from argv)",
+    )
+    add.add_argument(
+        "--no-password",
+        action="store_true",
+        help="no password login: single sign-on (trusted header) only",
+    )
     add.set_defaults(handler=_users_add)
     passwd = users_commands.add_parser("passwd", help="set a new password")
     passwd.add_argument("username")
-    passwd.add_argument("--password-stdin", action="store_true",
-                        help="read the password from the first line of stdin")
+    passwd.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin",
+    )
     passwd.set_defaults(handler=_users_passwd)
-    for action, helptext in (("disable", "stop an account logging in"),
-                             ("enable", "let a disabled account log in again")):
+    for action, helptext in (
+        ("disable", "stop an account logging in"),
+        ("enable", "let a disabled account log in again"),
+    ):
         toggle = users_commands.add_parser(action, help=helptext)
         toggle.add_argument("username")
         toggle.set_defaults(handler=_users_toggle)
@@ -113,8 +153,10 @@ def _build_parser() -> argparse.ArgumentParser:
     for action, helptext in (("grant", "grant an extra scope"), ("revoke", "revoke a grant")):
         change = users_commands.add_parser(action, help=helptext)
         change.add_argument("username")
-        change.add_argument("scope", help="borough, team:<org_id>, service:<org_id>, "
-                                          "teams:<id>,<id> or cost_centre:<code>")
+        change.add_argument(
+            "scope",
+            help="borough, team:<org_id>, service:<org_id>, teams:<id>,<id> or cost_centre:<code>",
+        )
         change.add_argument("--by", default="cli", help="who is granting (kept with the grant)")
         change.set_defaults(handler=_users_grant)
 
@@ -122,20 +164,32 @@ def _build_parser() -> argparse.ArgumentParser:
         "access", help="list who can see what, and why (roles from the latest snapshots, grants)"
     )
     access.add_argument("username", nargs="?", help="one user (default: everyone)")
-    access.add_argument("--as-of", type=_date, default=None,
-                        help="roles running on this date (default: DASHBOARD_AS_OF or today)")
+    access.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        help="roles running on this date (default: DASHBOARD_AS_OF or today)",
+    )
     access.set_defaults(handler=_access)
 
     audit = commands.add_parser(
         "audit", help="show the audit trail: who looked at which children's records"
     )
     audit.add_argument("--user", help="only this user's views and exports")
-    audit.add_argument("--child", type=_positive_int, metavar="PERSON_ID",
-                       help="only events that showed this child (who looked at their record?)")
+    audit.add_argument(
+        "--child",
+        type=_positive_int,
+        metavar="PERSON_ID",
+        help="only events that showed this child (who looked at their record?)",
+    )
     audit.add_argument("--since", type=_date, help="from this date (inclusive)")
     audit.add_argument("--until", type=_date, help="up to this date (inclusive)")
-    audit.add_argument("--limit", type=_positive_int, default=1000,
-                       help="at most this many events, newest first (default 1000)")
+    audit.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=1000,
+        help="at most this many events, newest first (default 1000)",
+    )
     audit.add_argument("--json", action="store_true", help="print JSON")
     audit.set_defaults(handler=_audit)
     return parser

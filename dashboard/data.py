@@ -56,6 +56,7 @@ CACHE_ENTRIES = 1024
 # A team matrix over more teams than this is only read from the recorded daily history.
 MATRIX_COMPUTED_TEAMS = 60
 RECENT_VIEWS = 64  # (scope, indicators) views whose values the preloader computes first
+PUBLISHED_KEPT = 8  # published versions remembered, to tell what changed between two
 # While the preloader's last good look at the store is this recent (and at least a few of its
 # intervals), requests use what it published instead of asking the store for its version.
 FOLLOW_FRESH_S = 5.0
@@ -146,6 +147,12 @@ class DataLayer:
         self._warmers: list[Callable[[str, Callable[[], bool]], int]] = []
         # Called at each of the preloader's looks at the store (e.g. the account counter).
         self._followers: list[Callable[[], None]] = []
+        # What each of the last few versions the preloader loaded was made of: dataset versions,
+        # HISTORY's stamp and each dataset's latest attempt (``unchanged_between``).
+        self._published: OrderedDict[str, tuple[dict[str, Hashable], dict[str, str]]] = (
+            OrderedDict()
+        )
+        self._history_changes: dict[tuple[Any, Any], frozenset[str] | None] = {}
         # The (scope, indicators) asked for most recently, for the preloader.
         self._recent: OrderedDict[tuple[Scope, tuple[str, ...]], None] = OrderedDict()
 
@@ -289,6 +296,7 @@ class DataLayer:
 
     def _publish(self, state: _State, stop: threading.Event, loaded: float) -> None:
         """Compute the recent values and run the warmers for ``state``, then serve it."""
+        self._remember_published(state)  # what it is made of, for the warmers' comparisons
         started = time.perf_counter()
         views = self._compute_recent(state, stop)
         values_s = time.perf_counter() - started
@@ -315,6 +323,74 @@ class DataLayer:
             warmed,
             time.perf_counter() - started - values_s,
         )
+
+    def _remember_published(self, state: _State) -> None:
+        attempts = {
+            dataset_id: str(getattr(getattr(status, "last_attempt", None), "status", "ok"))
+            for dataset_id, status in state.status.items()
+        }
+        with self._lock:
+            self._published[state.token] = (dict(state.versions), attempts)
+            while len(self._published) > PUBLISHED_KEPT:
+                self._published.popitem(last=False)
+
+    def unchanged_between(
+        self,
+        old_token: str,
+        new_token: str,
+        scope: Scope,
+        indicator_ids: Iterable[str],
+        chart_ids: Iterable[str] = (),
+    ) -> bool:
+        """Does a page of ``scope`` showing ``indicator_ids`` (with their daily history) and
+        ``chart_ids`` look the same at ``new_token`` as at ``old_token``? True only if the
+        preloader loaded both and none of the datasets it reads (its indicators', its charts' and
+        its scope's) has a new version or a new failure, and no history row of its scope (or its
+        teams) was written in between. Anything unknown answers False (render again)."""
+        with self._lock:
+            old, new = self._published.get(old_token), self._published.get(new_token)
+        if old is None or new is None:
+            return False
+        (old_versions, old_attempts), (new_versions, new_attempts) = old, new
+        reads = set(self._scope_reads(scope))
+        for indicator_id in indicator_ids:
+            if indicator_id not in self._reads:
+                return False
+            reads |= self._reads[indicator_id]
+        for chart_id in chart_ids:
+            if chart_id not in CHARTS:
+                return False
+            reads |= set(CHARTS[chart_id].datasets)
+        for dataset_id in reads:
+            if old_versions.get(dataset_id) != new_versions.get(dataset_id):
+                return False
+            if old_attempts.get(dataset_id) != new_attempts.get(dataset_id):
+                return False
+        before, after = old_versions.get(HISTORY), new_versions.get(HISTORY)
+        if before == after:
+            return True
+        changed = self._history_changed(before, after)
+        return changed is not None and not (set(self._history_scopes(scope)) & changed)
+
+    def _history_changed(self, before: Any, after: Any) -> frozenset[str] | None:
+        """The scopes whose history rows were written after stamp ``before`` (one query per
+        pair of stamps); None if that cannot be told."""
+        if before is None or after is None:
+            return None
+        key = (before, after)
+        with self._lock:
+            if key in self._history_changes:
+                return self._history_changes[key]
+        try:
+            found: frozenset[str] | None = frozenset(self.store.history_scopes_since(before))
+        except Exception:  # render again rather than guess
+            log.exception("could not read which scopes' history changed")
+            found = None
+        with self._lock:
+            self._history_changes[key] = found
+            while len(self._history_changes) > PUBLISHED_KEPT:
+                self._history_changes.pop(next(iter(self._history_changes)))
+        return found
 
     def _compute_recent(self, state: _State, stop: threading.Event) -> int:
         """The values of the scopes viewed most recently, newest first, for ``state``: what
@@ -736,18 +812,60 @@ class DataLayer:
         key = ("history", indicator_id, scope, state.inputs([HISTORY, *self._scope_reads(scope)]))
         return self._cached(key, lambda: self._history(definition, scope)).copy()
 
-    def _history(self, definition: Definition, scope: Scope) -> pd.DataFrame:
+    def prefetch_history(self, indicator_ids: Iterable[str], scope: Scope) -> None:
+        """Read the daily history of ``indicator_ids`` in ``scope`` that is not cached yet in ONE
+        store query (a page's tiles: one query, not one per tile and team), then cache each
+        indicator's as ``history`` would compute it."""
+        state = self._current()
+        inputs = state.inputs([HISTORY, *self._scope_reads(scope)])
+        wanted = [
+            self.definition(i)
+            for i in dict.fromkeys(indicator_ids)
+            if i in self._definitions and self.definition(i).applies_to(scope)
+        ]
+        with self._lock:
+            wanted = [d for d in wanted if ("history", d.id, scope, inputs) not in self._cache]
+        if not wanted:
+            return
+        names = self._history_scopes(scope)
+        frame = self.store.histories([d.id for d in wanted], names)
+        parts = {key: part for key, part in frame.groupby(["indicator_id", "scope"], sort=False)}
+        columns = ["day", "value", "numerator", "denominator"]
+        empty = frame[columns].iloc[0:0]
+
+        def read(indicator_id: str, name: str) -> pd.DataFrame:
+            part = parts.get((indicator_id, name))
+            return empty.copy() if part is None else part[columns].reset_index(drop=True)
+
+        for definition in wanted:
+            key = ("history", definition.id, scope, inputs)
+            self._cached(key, lambda d=definition: self._history(d, scope, read))
+
+    def _history_scopes(self, scope: Scope) -> list[str]:
+        """The recorded scopes a scope's history is made of: itself, and its teams if it is
+        neither the borough nor one team or cost centre (recorded for those only)."""
+        if scope.is_borough or scope.kind in ("team", "cost_centre"):
+            return [str(scope)]
+        resolved = self.resolve(scope)
+        return [str(scope), *(str(Scope.team(t)) for t in sorted(resolved.team_ids or ()))]
+
+    def _history(
+        self,
+        definition: Definition,
+        scope: Scope,
+        read: Callable[[str, str], pd.DataFrame] | None = None,
+    ) -> pd.DataFrame:
+        """One indicator's daily history in ``scope``; ``read(indicator, recorded scope)`` reads
+        one recorded series (default: a store query each)."""
+        read = read or self.store.history
         indicator_id = definition.id
         if scope.is_borough or scope.kind in ("team", "cost_centre"):
-            return self.store.history(indicator_id, str(scope))
+            return read(indicator_id, str(scope))
         resolved = self.resolve(scope)
-        parts = [
-            self.store.history(indicator_id, str(Scope.team(t)))
-            for t in sorted(resolved.team_ids or ())
-        ]
+        parts = [read(indicator_id, str(Scope.team(t))) for t in sorted(resolved.team_ids or ())]
         parts = [p for p in parts if not p.empty]
         if not parts:
-            return self.store.history(indicator_id, str(scope))
+            return read(indicator_id, str(scope))
         daily = (
             pd.concat(parts)
             .groupby("day", as_index=False)[["value", "numerator", "denominator"]]

@@ -117,6 +117,9 @@ class ScopedData:
     def history(self, indicator_id: str, scope: Scope) -> pd.DataFrame:
         return self.data.history(indicator_id, self.check(scope))
 
+    def prefetch_history(self, indicator_ids: Iterable[str], scope: Scope) -> None:
+        self.data.prefetch_history(indicator_ids, self.check(scope))
+
     def team_matrix(self, scope: Scope) -> pd.DataFrame:
         """One row per team in ``scope`` (which the user must be allowed: so only their teams)."""
         return self.data.team_matrix(self.check(scope))

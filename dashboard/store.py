@@ -657,6 +657,41 @@ class SnapshotStore:
         recorded = max((_utc(r.recorded_at) for r in rows), default=None)
         return frame, recorded
 
+    def history_scopes_since(self, recorded: dt.datetime) -> set[str]:
+        """The scopes with a history row written after ``recorded`` (a history stamp)."""
+        self._ready()
+        h = store_history
+        query = select(h.c.scope).where(h.c.recorded_at > recorded).distinct()
+        with self.engine.connect() as conn:
+            return set(conn.scalars(query).all())
+
+    def histories(self, indicator_ids: Iterable[str], scopes: Iterable[str]) -> pd.DataFrame:
+        """Daily values of several indicators for several scopes in one query (a page's tiles),
+        by indicator, scope and day. Columns: ``indicator_id``, ``scope`` and those of
+        ``history``."""
+        self._ready()
+        h = store_history
+        query = (
+            select(h.c.indicator_id, h.c.scope, h.c.day, h.c.value, h.c.numerator, h.c.denominator)
+            .where(
+                h.c.indicator_id.in_(sorted(set(indicator_ids))),
+                h.c.scope.in_(sorted(set(scopes))),
+            )
+            .order_by(h.c.indicator_id, h.c.scope, h.c.day)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return pd.DataFrame(
+            {
+                "indicator_id": pd.Series([r.indicator_id for r in rows], dtype="object"),
+                "scope": pd.Series([r.scope for r in rows], dtype="object"),
+                "day": pd.to_datetime([r.day for r in rows]).astype("datetime64[ns]"),
+                "value": pd.Series([r.value for r in rows], dtype="float64"),
+                "numerator": pd.Series([r.numerator for r in rows], dtype="float64"),
+                "denominator": pd.Series([r.denominator for r in rows], dtype="float64"),
+            }
+        )
+
     def history(self, indicator_id: str, scope: str, since: dt.date | None = None) -> pd.DataFrame:
         """Daily values of one indicator for one scope, oldest first.
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from fixtures.known_borough import AS_OF
 from known_store import refreshed
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from dashboard.config import PROJECT_ROOT, Settings
@@ -156,6 +157,40 @@ def test_history_was_recorded_for_the_day(data: DataLayer):
     visits = data.history("cp_visits_on_time", Scope.parse("teams:11,21"))
     assert list(visits["value"]) == [44.44]
     assert list(data.history("variance", Scope.cost_centre("CC200"))["value"]) == [0.0]
+
+
+def test_a_pages_history_is_read_in_one_query_with_the_same_answers(settings: Settings):
+    data = DataLayer(settings)  # its own cache: nothing read yet
+    data.warm()
+    queries: list[str] = []
+    event.listen(
+        data.store.engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, statement, *_rest: queries.append(statement),
+    )
+    service, teams = Scope.parse("service:10"), Scope.parse("teams:11,21")
+    data.prefetch_history(["overdue_steps", "cp_visits_on_time"], service)
+    data.prefetch_history(["cp_visits_on_time", "overdue_steps"], teams)
+    data.prefetch_history(["overdue_steps"], Scope.team(11))
+    reads = [q for q in queries if "store_history.indicator_id" in q]  # not the version checks
+    assert len(reads) == 3  # one per page, however many teams
+    queries.clear()
+    # The same known answers as test_history_was_recorded_for_the_day, with no more reads.
+    assert list(data.history("overdue_steps", Scope.team(11))["value"]) == [10.0]
+    assert list(data.history("overdue_steps", service)["value"]) == [12.0]
+    assert list(data.history("cp_visits_on_time", teams)["value"]) == [44.44]
+    assert [q for q in queries if "store_history.indicator_id" in q] == []
+    # And frame for frame what a read per tile and team gives.
+    fresh = DataLayer(settings)
+    for indicator_id, scope in [
+        ("overdue_steps", service),
+        ("cp_visits_on_time", service),
+        ("cp_visits_on_time", teams),
+        ("overdue_steps", Scope.team(11)),
+    ]:
+        pd.testing.assert_frame_equal(
+            data.history(indicator_id, scope), fresh.history(indicator_id, scope)
+        )
 
 
 def test_family_view_groups_siblings_and_their_open_work(data: DataLayer):

@@ -11,13 +11,16 @@ import pytest
 from flask import Flask, Response
 from sqlalchemy.engine import make_url
 
+from dashboard.history import HistoryRecorder
 from dashboard.model import Scope
+from dashboard.refresher import refresh_datasets
+from dashboard.store import SnapshotStore
 from dashboard.web import context as web_context
 from dashboard.web import render_cache
 from dashboard.web.app import create_app
 from dashboard.web.render_cache import RenderCache, aggregate_outputs
 from layouts import all_pages
-from tests.topology import FIRST_BLOCK, poll_body, tiles_body, wait_until
+from tests.topology import FIRST_BLOCK, poll_body, render_body, tiles_body, wait_until
 from tests.web_support import copy_sqlite_source, demo_borough, logged_in, refresh
 
 TEAM_PAGE = next(p for p in all_pages() if p.id == "team")
@@ -266,6 +269,63 @@ def test_a_new_snapshot_is_rendered_before_the_browsers_hear_of_it(following, bo
     assert after.data != before.data
     fresh_worker = logged_in(create_app(borough.settings), borough.director)
     assert after.data == post(fresh_worker, tiles_body(TEAM_TILES, None, scope)).data
+
+
+BUDGET_PAGE = next(p for p in all_pages() if p.id == "budget")
+
+
+def test_a_page_that_reads_nothing_new_is_carried_over_not_rendered(following, borough):
+    """A workforce refresh: the team page shows caseloads (rendered again); the budget page
+    reads no workforce and its cost centre's history is not rewritten (carried over)."""
+    app, data = following
+    cache = render_cache.of(app.server)
+    # The scheduler's recorder: after its first run it writes only the rows that changed.
+    recorder, store = (
+        HistoryRecorder(borough.settings),
+        SnapshotStore.from_settings(borough.settings),
+    )
+    refresh_datasets(borough.settings, [], store=store, after_refresh=recorder)
+    wait_until(lambda: data.served_token() == data.version_token(), "the day's history published")
+    director = logged_in(app, borough.director)
+    holder = next(u for u in borough.users if u.username == borough.budget_holder)
+    centre = "cost_centre:" + holder.scope.split(": ")[1].split(",")[0].strip()
+    budget = render_body(None, centre, tiles=list(BUDGET_PAGE.tiles))
+    team_scope = own_team(borough)
+    old = data.served_token()
+    assert post(director, with_token(budget, old)).status_code == 200
+    assert post(director, tiles_body(TEAM_TILES, old, team_scope)).status_code == 200
+    before = post(director, with_token(budget, old)).data
+    path = make_url(borough.settings.source_url).database
+    team_id = int(team_scope.split(":")[1])
+    with sqlite3.connect(path) as conn:  # a worker of the team now works half time
+        changed = conn.execute(
+            "UPDATE workers SET fte = fte / 2 WHERE worker_id IN (SELECT worker_id FROM"
+            " worker_roles WHERE org_id = ? AND end_date IS NULL) AND fte > 0",
+            (team_id,),
+        ).rowcount
+    assert changed > 0
+    rendered, carried = cache.warmed, cache.carried
+    report = refresh_datasets(borough.settings, ["workforce"], store=store, after_refresh=recorder)
+    assert report.after_refresh_error is None
+    store.dispose()
+    final = data.version_token()
+    wait_until(lambda: data.served_token() == final, "the refreshed workforce published")
+
+    # The team page was rendered again for the new caseloads, the budget page carried over.
+    assert cache.warmed > rendered and cache.carried > carried
+    misses = cache.misses
+    after = post(director, with_token(budget, final))
+    assert cache.misses == misses and after.data == before
+    fresh_worker = logged_in(create_app(borough.settings), borough.director)
+    assert after.data == post(fresh_worker, with_token(budget, final)).data
+    team_now = post(director, tiles_body(TEAM_TILES, final, team_scope))
+    assert cache.misses == misses
+    assert team_now.data == post(fresh_worker, tiles_body(TEAM_TILES, final, team_scope)).data
+
+
+def with_token(body: dict, token: str | None) -> dict:
+    inputs = [dict(i, value=token) if i["id"] == "data-version" else i for i in body["inputs"]]
+    return {**body, "inputs": inputs}
 
 
 def test_requests_ask_the_store_again_when_the_preloader_stops_following(borough):

@@ -24,7 +24,7 @@ from dashboard.config import Settings
 from dashboard.web import context
 from dashboard.web.accounts import Accounts
 from dashboard.web.admin import register_admin
-from dashboard.web.callbacks import register_callbacks
+from dashboard.web.callbacks import page_unchanged, register_callbacks
 from dashboard.web.components import data_grid
 from dashboard.web.login import register_login
 from dashboard.web.pages import register_pages
@@ -91,7 +91,13 @@ def create_app(settings: Settings | None = None, *, poll_seconds: float | None =
     register_callbacks(app, lambda: data.snapshot_as_of() or settings.reporting_date())
     # Tiles, charts, history, the matrix and the lists' columns and counts: rendered once per
     # scope and version per worker, and again by the preloader for each new version.
-    install(app, RenderCache(request_version), aggregate_outputs(app), data)
+    install(
+        app,
+        RenderCache(request_version),
+        aggregate_outputs(app),
+        data,
+        same=lambda body, old, new: page_unchanged(data, body, old, new),
+    )
     data.use_version(lambda: request_version() if has_request_context() else store.version_token())
     accounts.use_snapshots(data)  # roles from the loaded snapshots: no query per user
     data.on_follow(accounts.follow_changes)  # identities kept until an account changes

@@ -88,6 +88,8 @@ def render_tiles(
         error = f"{exc.__class__.__name__}: {exc}"
     else:
         error = "no value returned"
+    measured_ids = [i for i in wanted if i in values and values[i].status != "failed"]
+    _prefetch_history(data, measured_ids, scope)
     bodies, classes = [], []
     for indicator_id in ids:
         value = values.get(indicator_id)
@@ -118,6 +120,7 @@ def render_charts(data: Any, scope: Scope, chart_ids: Sequence[str]) -> list[Any
 
 def render_history(data: Any, scope: Scope, indicator_ids: Sequence[str]) -> list[Any]:
     titles = _titles(data)
+    _prefetch_history(data, indicator_ids, scope)
     return [
         charts.history_figure(titles.get(i, i), _history(data, i, scope)) for i in indicator_ids
     ]
@@ -249,6 +252,48 @@ def _placeholder(
         status=status,  # type: ignore[arg-type]
         error=error,
     )
+
+
+def page_unchanged(data: Any, body: Any, old_version: Any, new_version: Any) -> bool:
+    """Would a render request (tiles, charts, history, matrix, or lists' columns and counts)
+    answer the same at ``new_version`` as at ``old_version``? (The render cache then carries
+    its answer over.) A team matrix reads every team: always rendered again."""
+    try:
+        scope = next(
+            i["value"] for i in body["inputs"] if isinstance(i, dict) and i["id"] == "page-scope"
+        )
+        indicator_ids, chart_ids = set(), set()
+        pending = list(body["outputs"]) if isinstance(body["outputs"], list) else [body["outputs"]]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, list):
+                pending.extend(item)
+                continue
+            ident = item["id"]
+            if ident.get("type") == "matrix":
+                return False
+            if ident.get("type") == "chart":
+                chart_ids.add(ident["chart"])
+            else:
+                indicator_ids.add(ident["ind"])
+        return data.unchanged_between(
+            old_version, new_version, Scope.parse(scope), indicator_ids, chart_ids
+        )
+    except (KeyError, TypeError, AttributeError, StopIteration, ValueError):
+        return False  # not a body this knows: render it
+
+
+def _prefetch_history(data: Any, indicator_ids: Sequence[str], scope: Scope) -> None:
+    """Read the history behind a page's tiles in one store query (``_history`` then finds
+    each in the data layer's cache)."""
+    if not indicator_ids:
+        return
+    try:
+        data.prefetch_history(indicator_ids, scope)
+    except AccessDenied:
+        raise
+    except Exception:  # history is decoration: each tile's own read says what went wrong
+        log.exception("history prefetch failed for %s", scope)
 
 
 def _history(data: Any, indicator_id: str, scope: Scope) -> pd.DataFrame | None:

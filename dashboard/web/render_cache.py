@@ -30,6 +30,9 @@ has loaded a new snapshot, ``install``'s warmer renders each of those again for 
 as that user, before the version is published to the browsers (``DataLayer.on_new_version``):
 the burst of re-renders that follows every new snapshot is then answered from memory. A warmed
 entry is still only served to a request whose own user passes ``scope_or_abort`` for its scope.
+A request whose page reads nothing that changed between the version it was last rendered for
+and the new one (``same``: e.g. a budget page when only the workforce was refreshed, or a team
+whose history rows were not rewritten) gets that answer carried over instead of rendered.
 """
 
 from __future__ import annotations
@@ -110,10 +113,12 @@ class RenderCache:
         self._bytes = 0
         self._flights: dict[Hashable, _Flight] = {}
         self._asked: OrderedDict[Hashable, _Asked] = OrderedDict()  # key without its version
+        self._rendered: dict[Hashable, Hashable] = {}  # key without its version -> last version
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
         self.warmed = 0
+        self.carried = 0
 
     def remember(self, key: tuple[Hashable, ...], body: Any, who: dict[str, Any]) -> None:
         """Note that ``key``'s request (``body``) was asked by ``who``, for warming."""
@@ -132,9 +137,21 @@ class RenderCache:
                 del self._asked[base]
             return list(reversed(self._asked.items()))
 
-    def count_warmed(self, n: int) -> None:
+    def count_warmed(self, rendered: int, carried: int = 0) -> None:
         with self._lock:
-            self.warmed += n
+            self.warmed += rendered
+            self.carried += carried
+
+    def last_rendered(self, base: tuple[Hashable, ...]) -> tuple[Hashable, _Entry] | None:
+        """(version, answer) of the newest answer kept for ``base`` (expired or not)."""
+        with self._lock:
+            version = self._rendered.get(base)
+            entry = None if version is None else self._entries.get((*base, version))
+        return None if entry is None else (version, entry)
+
+    def carry(self, key: tuple[Hashable, ...], entry: _Entry) -> None:
+        """Keep ``entry``'s answer for ``key`` too, as if rendered now."""
+        self._keep(key, Response(entry.body, mimetype=entry.mimetype))
 
     def holds(self, key: Hashable) -> bool:
         with self._lock:
@@ -192,6 +209,8 @@ class RenderCache:
         with self._lock:
             self._drop(key)
             self._entries[key] = entry
+            if isinstance(key, tuple) and len(key) > 1:
+                self._rendered[key[:-1]] = key[-1]
             self._bytes += len(body)
             while self._bytes > self.max_bytes and self._entries:
                 self._drop(next(iter(self._entries)))
@@ -205,6 +224,7 @@ class RenderCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._rendered.clear()
             self._bytes = 0
 
 
@@ -246,10 +266,15 @@ def aggregate_outputs(app: dash.Dash, types: Iterable[str] = AGGREGATE_TYPES) ->
 
 
 def install(
-    app: dash.Dash, cache: RenderCache, cached_outputs: Iterable[str], data: Any = None
+    app: dash.Dash,
+    cache: RenderCache,
+    cached_outputs: Iterable[str],
+    data: Any = None,
+    same: Callable[[Any, Hashable, Hashable], bool] | None = None,
 ) -> None:
     """Serve the callbacks whose ``output`` strings are in ``cached_outputs`` through ``cache``,
-    and warm it for each new version ``data`` (a ``DataLayer``) preloads.
+    and warm it for each new version ``data`` (a ``DataLayer``) preloads; ``same(body, old
+    version, new version)`` says when a request's answer may be carried over unrendered.
 
     Wraps the view function of ``/_dash-update-component``, so Flask's ``before_request`` hooks
     (the guard, the body check) still run first on every request."""
@@ -281,12 +306,17 @@ def install(
         """Render the recently asked requests for ``version``, each as the user who asked it
         last; returns how many were rendered. Run by the preloader before it publishes
         ``version``, so the browsers' re-renders after a new snapshot find their answers."""
-        done = 0
+        done = carried = 0
         for base, asked in cache.recent():
             if superseded():
                 break
             key = (*base, version)
             if cache.holds(key):
+                continue
+            previous = cache.last_rendered(base)
+            if previous is not None and same is not None and same(asked.body, previous[0], version):
+                cache.carry(key, previous[1])
+                carried += 1
                 continue
             with app.server.test_request_context(endpoint, method="POST", json=asked.body):
                 for name, value in asked.who.items():
@@ -298,7 +328,7 @@ def install(
                     log.info("render cache: not warmed (%s): %s", exc.code, base[0])
                     continue
             done += 1
-        cache.count_warmed(done)
+        cache.count_warmed(done, carried)
         return done
 
     app.server.view_functions[endpoint] = cached_dispatch
