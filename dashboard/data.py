@@ -126,7 +126,8 @@ class DataLayer:
         # other): its declared ones; the matrix also reads every column's and the team list.
         self._reads = {key: set(d.indicator.datasets) for key, d in self._definitions.items()}
         if "team_matrix" in self._reads:
-            self._reads["team_matrix"] |= {"organisation"}.union(
+            # The matrix is read from the recorded history where it can be: HISTORY too.
+            self._reads["team_matrix"] |= {"organisation", HISTORY}.union(
                 *(d.indicator.datasets for d in self._matrix_columns)
             )
         self._population = settings.child_population or DEFAULT_POPULATION
@@ -571,8 +572,9 @@ class DataLayer:
             data = self._input(state, resolved, definition.indicator.datasets)
             try:
                 if definition.id == "team_matrix":
-                    # Through the cache: the matrix's cells are the team pages' values.
-                    return Measurement(None, rows=self._matrix_frame(state, data)), None
+                    # As the page has it: recorded in the daily history where it can be
+                    # (computing every team's measures takes minutes at regional scale).
+                    return Measurement(None, rows=self._matrix_for(state, resolved)), None
                 return definition.measure(data), None
             except Exception as exc:  # one broken measure marks only its own tile
                 log.exception("measure %s failed for %s", definition.id, resolved.scope)
@@ -695,9 +697,16 @@ class DataLayer:
         definition = self._definitions["team_matrix"]
         if any(d not in state.snapshots for d in definition.indicator.datasets):
             return pd.DataFrame()
+        return self._matrix_for(state, resolved).copy()
+
+    def _matrix_for(self, state: _State, resolved: ResolvedScope) -> pd.DataFrame:
+        """The team matrix of ``resolved``: recorded, pending, or computed (``team_matrix``).
+        Also what the ``team_matrix`` indicator's value holds (the JSON API asks for it)."""
+        scope = resolved.scope
+        definition = self._definitions["team_matrix"]
         recorded = self._recorded_matrix(state, resolved)
         if recorded is not None:
-            return recorded.copy()
+            return recorded
         teams = resolved.team_ids
         count = len(self.teams()) if teams is None else len(teams)
         if count > MATRIX_COMPUTED_TEAMS:
@@ -710,7 +719,7 @@ class DataLayer:
         data = self._input(state, resolved, definition.indicator.datasets)
         reads = self._reads["team_matrix"].union(self._scope_reads(scope))
         key = ("matrix", scope, state.inputs(reads))
-        return self._cached(key, lambda: self._matrix_frame(state, data)).copy()
+        return self._cached(key, lambda: self._matrix_frame(state, data))
 
     def _recorded_matrix(self, state: _State, resolved: ResolvedScope) -> pd.DataFrame | None:
         """The matrix from the daily history, which the scheduler writes after each refresh

@@ -134,3 +134,28 @@ def test_a_large_matrix_waits_for_the_history_instead_of_computing(
     assert small["team_id"].tolist() == two  # few teams: computed at once
     recorded = DataLayer(with_history).team_matrix(Scope.borough())
     assert len(recorded) == teams  # recorded: read whatever its size
+
+
+def test_the_matrix_indicator_in_a_scopes_values_is_the_recorded_one_too(with_history):
+    """``values(borough)`` (the JSON API, ``csc-dashboard indicators``) holds the matrix as the
+    page has it: from the history, following its writes, never every team's measures."""
+    data = DataLayer(with_history)
+    team = int(data.teams()["org_id"].min())
+    store = SnapshotStore.from_settings(with_history)
+    store.write_history(AS_OF, [HistoryRow("overdue_steps", f"team:{team}", 54_321, None, None)])
+    store.dispose()
+
+    (value,) = [v for v in data.values(Scope.borough()) if v.id == "team_matrix"]
+    rows = data.drilldown("team_matrix", Scope.borough())
+
+    assert value.status != "failed"
+    assert rows.loc[rows["team_id"] == team, "overdue_steps"].item() == 54_321
+
+
+def test_a_large_matrix_indicator_waits_for_the_history_too(without_history, monkeypatch):
+    monkeypatch.setattr("dashboard.data.MATRIX_COMPUTED_TEAMS", 2)
+    data = DataLayer(without_history)
+    computed = []
+    monkeypatch.setattr(data, "_matrix_frame", lambda *a: computed.append(a) or pd.DataFrame())
+    (value,) = [v for v in data.values(Scope.borough()) if v.id == "team_matrix"]
+    assert value.status != "failed" and computed == []
