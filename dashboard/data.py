@@ -838,17 +838,25 @@ class DataLayer:
             return
         names = self._history_scopes(scope)
         frame = self.store.histories([d.id for d in wanted], names)
-        parts = {key: part for key, part in frame.groupby(["indicator_id", "scope"], sort=False)}
         columns = ["day", "value", "numerator", "denominator"]
+        own = frame[frame["scope"] == str(scope)]
+        teams = frame[frame["scope"] != str(scope)]  # empty unless a service or set of teams
+        by_indicator = dict(tuple(own.groupby("indicator_id", sort=False)))
+        team_rows = dict(tuple(teams.groupby("indicator_id", sort=False)))
         empty = frame[columns].iloc[0:0]
 
-        def read(indicator_id: str, name: str) -> pd.DataFrame:
-            part = parts.get((indicator_id, name))
-            return empty.copy() if part is None else part[columns].reset_index(drop=True)
+        def history(definition: Definition) -> pd.DataFrame:
+            """``_history`` over the rows read: the scope's own series, or its teams' summed
+            day by day (one group-by for all its teams, not a frame per team)."""
+            rows = team_rows.get(definition.id)
+            if rows is None:
+                found = by_indicator.get(definition.id)
+                return empty.copy() if found is None else found[columns].reset_index(drop=True)
+            return self._summed_history(definition, rows)
 
         for definition in wanted:
             key = ("history", definition.id, scope, inputs)
-            self._cached(key, lambda d=definition: self._history(d, scope, read))
+            self._cached(key, lambda d=definition: history(d))
 
     def _history_scopes(self, scope: Scope) -> list[str]:
         """The recorded scopes a scope's history is made of: itself, and its teams if it is
@@ -858,27 +866,27 @@ class DataLayer:
         resolved = self.resolve(scope)
         return [str(scope), *(str(Scope.team(t)) for t in sorted(resolved.team_ids or ()))]
 
-    def _history(
-        self,
-        definition: Definition,
-        scope: Scope,
-        read: Callable[[str, str], pd.DataFrame] | None = None,
-    ) -> pd.DataFrame:
-        """One indicator's daily history in ``scope``; ``read(indicator, recorded scope)`` reads
-        one recorded series (default: a store query each)."""
-        read = read or self.store.history
+    def _history(self, definition: Definition, scope: Scope) -> pd.DataFrame:
+        """One indicator's daily history in ``scope``, a store query per recorded series."""
         indicator_id = definition.id
         if scope.is_borough or scope.kind in ("team", "cost_centre"):
-            return read(indicator_id, str(scope))
+            return self.store.history(indicator_id, str(scope))
         resolved = self.resolve(scope)
-        parts = [read(indicator_id, str(Scope.team(t))) for t in sorted(resolved.team_ids or ())]
+        parts = [
+            self.store.history(indicator_id, str(Scope.team(t)))
+            for t in sorted(resolved.team_ids or ())
+        ]
         parts = [p for p in parts if not p.empty]
         if not parts:
-            return read(indicator_id, str(scope))
-        daily = (
-            pd.concat(parts)
-            .groupby("day", as_index=False)[["value", "numerator", "denominator"]]
-            .sum(min_count=1)
+            return self.store.history(indicator_id, str(scope))
+        return self._summed_history(definition, pd.concat(parts))
+
+    @staticmethod
+    def _summed_history(definition: Definition, rows: pd.DataFrame) -> pd.DataFrame:
+        """Several teams' recorded rows of one indicator as one series: numerators and
+        denominators summed day by day, and a rate's value worked out from the sums."""
+        daily = rows.groupby("day", as_index=False)[["value", "numerator", "denominator"]].sum(
+            min_count=1
         )
         unit = definition.indicator.unit
         if unit in ("percent", "ratio"):
