@@ -222,14 +222,16 @@ def test_every_chart_has_an_accessible_title_and_data(data, page_id):
     figures = callbacks.render_charts(data, scope, declared.charts)
     assert len(figures) == len(declared.charts)
     for chart_id, figure in zip(declared.charts, figures, strict=True):
-        assert figure.layout.title.text, chart_id
-        assert figure.data, chart_id
+        assert figure["layout"]["title"]["text"], chart_id
+        assert figure["data"], chart_id
+        # The shared plotly_white look, as dcc.Graph receives it.
+        assert figure["layout"]["template"]["layout"]["plot_bgcolor"] == "white", chart_id
 
 
 def test_caseload_chart_draws_the_threshold_line(data, team):
     (figure,) = callbacks.render_charts(data, team, ["caseload_by_worker"])
     threshold = next(i for i in data.catalogue() if i.id == "average_caseload").thresholds
-    assert [s.y0 for s in figure.layout.shapes] == [threshold.green]
+    assert [s["y0"] for s in figure["layout"]["shapes"]] == [threshold.green]
 
 
 def test_team_matrix_has_a_row_per_team_linking_to_its_view(data):
