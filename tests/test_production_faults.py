@@ -268,7 +268,14 @@ def test_a_query_past_its_statement_timeout_fails_alone_and_is_cancelled(
         assert running <= 1  # at most the next interval's run, which is cancelled in turn
 
         session = browser(web)
-        health = {d["dataset_id"]: d for d in session.get(f"{web.url}/health").json()["datasets"]}
+
+        def served_health() -> dict[str, dict] | None:
+            """/health once the worker serves the failed run (a second or so after it lands)."""
+            found = session.get(f"{web.url}/health", timeout=60).json()["datasets"]
+            health = {d["dataset_id"]: d for d in found}
+            return health if health.get("runaway", {}).get("status") != "never" else None
+
+        health = wait_until(served_health, "the runaway's failure served")
         assert health["runaway"]["status"] == "failed"  # (the public health check names no error)
         assert all(health[d]["status"] == "ok" for d in DATASETS)
         values = indicator_values(web, session)
