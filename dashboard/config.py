@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         description="How often each web worker checks for a new snapshot and loads it before "
         "any page asks (0: on the first request instead).",
     )
+    shared_renders: bool | None = Field(
+        None,
+        description="Web workers share rendered pages through the store (each page of each new "
+        "snapshot rendered by one worker, read by the others). Default: on with a PostgreSQL "
+        "store, off with SQLite (one process).",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
     def reporting_date(self) -> dt.date:

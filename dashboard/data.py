@@ -52,7 +52,10 @@ from dashboard.store import Snapshot, SnapshotStore, StoreVersions
 
 log = logging.getLogger(__name__)
 
-CACHE_ENTRIES = 1024
+# Results kept per worker (LRU). A page holds about 20 (its measures, charts, scope, names), and
+# a worker may serve hundreds of teams' pages at regional scale: a new snapshot of one dataset
+# then recomputes only the measures that read it, not every page's every measure.
+CACHE_ENTRIES = 16384
 # A team matrix over more teams than this is only read from the recorded daily history.
 MATRIX_COMPUTED_TEAMS = 60
 RECENT_VIEWS = 64  # (scope, indicators) views whose values the preloader computes first
@@ -296,11 +299,10 @@ class DataLayer:
         return stop.set
 
     def _publish(self, state: _State, stop: threading.Event, loaded: float) -> None:
-        """Compute the recent values and run the warmers for ``state``, then serve it."""
+        """Run the warmers (the pages viewed recently) and compute the other recent values
+        (e.g. the JSON API's) for ``state``, then serve it."""
         self._remember_published(state)  # what it is made of, for the warmers' comparisons
         started = time.perf_counter()
-        views = self._compute_recent(state, stop)
-        values_s = time.perf_counter() - started
 
         def superseded() -> bool:
             return stop.is_set() or self._state is not state
@@ -311,18 +313,20 @@ class DataLayer:
                 warmed += warm(state.token, superseded)
             except Exception:  # a warmer is an optimisation: requests compute what it missed
                 log.exception("warming version %s failed", state.token)
+        warm_s = time.perf_counter() - started
+        views = self._compute_recent(state, stop)
         if superseded():
             return  # a newer version is already loaded: publish that one instead
         self.preloaded = state.token
         log.info(
-            "snapshots preloaded version=%s duration_s=%.3f recent_views=%d values_s=%.3f "
-            "warmed=%d warm_s=%.3f",
+            "snapshots preloaded version=%s duration_s=%.3f warmed=%d warm_s=%.3f "
+            "recent_views=%d values_s=%.3f",
             state.token,
             loaded,
-            views,
-            values_s,
             warmed,
-            time.perf_counter() - started - values_s,
+            warm_s,
+            views,
+            time.perf_counter() - started - warm_s,
         )
 
     def _remember_published(self, state: _State) -> None:
@@ -505,11 +509,17 @@ class DataLayer:
     def applicable(self, scope: Scope) -> list[str]:
         return [key for key, d in self._definitions.items() if d.applies_to(scope)]
 
-    def values(self, scope: Scope, ids: Sequence[str] | None = None) -> list[IndicatorValue]:
-        """Values of the given indicators (default: every one that applies to the scope)."""
+    def values(
+        self, scope: Scope, ids: Sequence[str] | None = None, *, remember: bool = True
+    ) -> list[IndicatorValue]:
+        """Values of the given indicators (default: every one that applies to the scope).
+        ``remember``: the preloader computes them for each new version (the JSON API's
+        views; a page's tiles are warmed by the render cache instead, with its answer)."""
         wanted = tuple(self.applicable(scope) if ids is None else ids)
         found = self._values(self._current(), scope, wanted)
-        with self._lock:  # what the preloader computes first for the next version
+        if not remember:
+            return found
+        with self._lock:  # what the preloader computes for the next version
             self._recent[(scope, wanted)] = None
             self._recent.move_to_end((scope, wanted))
             while len(self._recent) > RECENT_VIEWS:

@@ -105,8 +105,10 @@ class ScopedData:
 
     # --- aggregates: checked, not audited --------------------------------------------------------
 
-    def values(self, scope: Scope, ids: Sequence[str] | None = None) -> list[IndicatorValue]:
-        return self.data.values(self.check(scope), ids)
+    def values(
+        self, scope: Scope, ids: Sequence[str] | None = None, *, remember: bool = True
+    ) -> list[IndicatorValue]:
+        return self.data.values(self.check(scope), ids, remember=remember)
 
     def value(self, indicator_id: str, scope: Scope) -> IndicatorValue:
         return self.data.value(indicator_id, self.check(scope))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -118,6 +119,29 @@ store_history = Table(
     PrimaryKeyConstraint("indicator_id", "scope", "day", name="pk_store_history"),
     Index("ix_store_history_recorded_at", "recorded_at"),  # keeps version_token's max() cheap
 )
+
+
+# Rendered page answers shared by the web workers (``dashboard.web.render_cache``): one worker
+# renders a page for a new version and the others read its bytes. Rows only hold aggregates
+# (tiles, charts, counts), never a child's row; they are pruned minutes after they are written.
+store_renders = Table(
+    "store_renders",
+    store_metadata,
+    Column("key", String(64), primary_key=True),  # sha256 of (callback, outputs, scope, version)
+    Column("claimed_at", DateTime(timezone=True), nullable=False),  # UTC
+    Column("claimed_by", String(100), nullable=False),
+    Column("stored_at", DateTime(timezone=True)),  # UTC; None while the claimant renders it
+    Column("mimetype", String(100)),
+    Column("body", LargeBinary),  # zlib-compressed response bytes
+    Index("ix_store_renders_claimed_at", "claimed_at"),
+)
+
+
+@dataclass(frozen=True)
+class SharedRender:
+    body: bytes  # the response bytes (decompressed)
+    mimetype: str
+    stored_at: dt.datetime  # UTC, tz-aware
 
 
 @dataclass(frozen=True)
@@ -611,10 +635,7 @@ class SnapshotStore:
         ]
         if not values:
             return
-        if self.url.get_backend_name() == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
+        insert = self._insert()
         statement = insert(store_history)
         statement = statement.on_conflict_do_update(
             index_elements=["indicator_id", "scope", "day"],
@@ -625,6 +646,75 @@ class SnapshotStore:
         )
         with self._write() as conn, conn.begin():
             conn.execute(statement, values)
+
+    # --- shared renders ------------------------------------------------------------------------
+
+    def _insert(self) -> Any:
+        if self.url.get_backend_name() == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert
+
+    def claim_render(self, key: str, by: str) -> bool:
+        """Take the job of rendering ``key``; False if another worker took it first."""
+        insert = self._insert()
+        statement = (
+            insert(store_renders)
+            .values(key=key, claimed_at=dt.datetime.now(dt.UTC), claimed_by=by[:100])
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(store_renders.c.key)
+        )
+        with self._write() as conn, conn.begin():
+            return conn.execute(statement).first() is not None
+
+    def put_render(self, key: str, body: bytes, mimetype: str, by: str) -> None:
+        """Keep a rendered answer for the other workers (replacing any older one)."""
+        now = dt.datetime.now(dt.UTC)
+        row = {
+            "key": key,
+            "claimed_at": now,
+            "claimed_by": by[:100],
+            "stored_at": now,
+            "mimetype": mimetype[:100],
+            "body": zlib.compress(body, 1),
+        }
+        insert = self._insert()
+        statement = insert(store_renders).values(**row)
+        statement = statement.on_conflict_do_update(
+            index_elements=["key"],
+            set_={name: statement.excluded[name] for name in ("stored_at", "mimetype", "body")},
+        )
+        with self._write() as conn, conn.begin():
+            conn.execute(statement)
+
+    def renders(self, keys: Iterable[str]) -> dict[str, SharedRender]:
+        """The answers other workers kept for ``keys`` (those rendered so far)."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, SharedRender] = {}
+        if not wanted:
+            return found
+        self._ready()
+        r = store_renders
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(
+                    select(r.c.key, r.c.body, r.c.mimetype, r.c.stored_at).where(
+                        r.c.key.in_(wanted[start : start + 500]), r.c.body.is_not(None)
+                    )
+                )
+                for row in rows:
+                    found[row.key] = SharedRender(
+                        zlib.decompress(row.body), row.mimetype, _utc(row.stored_at)
+                    )
+        return found
+
+    def prune_renders(self, before: dt.datetime) -> int:
+        """Forget the shared renders claimed before ``before``; returns how many."""
+        with self._write() as conn, conn.begin():
+            return conn.execute(
+                delete(store_renders).where(store_renders.c.claimed_at < before)
+            ).rowcount
 
     def history_day(
         self, day: dt.date, indicator_ids: Iterable[str], scope_prefix: str

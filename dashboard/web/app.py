@@ -90,10 +90,14 @@ def create_app(settings: Settings | None = None, *, poll_seconds: float | None =
     app.layout = lambda: shell(pages, _token(data), interval_ms, settings)
     register_callbacks(app, lambda: data.snapshot_as_of() or settings.reporting_date())
     # Tiles, charts, history, the matrix and the lists' columns and counts: rendered once per
-    # scope and version per worker, and again by the preloader for each new version.
+    # scope and version (per worker, or shared by the workers through the store), by the
+    # preloader for each new version before it is published.
+    shared = settings.shared_renders
+    if shared is None:
+        shared = store.url.get_backend_name() == "postgresql"
     install(
         app,
-        RenderCache(request_version),
+        RenderCache(request_version, shared=store if shared else None),
         aggregate_outputs(app),
         data,
         same=lambda body, old, new: page_unchanged(data, body, old, new),

@@ -81,7 +81,8 @@ def render_tiles(
     applicable = set(data.applicable(scope))
     wanted = [i for i in ids if i in applicable]
     try:
-        values = {v.id: v for v in data.values(scope, wanted)} if wanted else {}
+        # Not remembered for the preloader: the render cache warms the whole tile answer.
+        values = {v.id: v for v in data.values(scope, wanted, remember=False)} if wanted else {}
     except Exception as exc:  # the store is unreachable: every tile says so, the page stays up
         log.exception("values failed for %s", scope)
         values = {}

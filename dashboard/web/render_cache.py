@@ -33,12 +33,25 @@ entry is still only served to a request whose own user passes ``scope_or_abort``
 A request whose page reads nothing that changed between the version it was last rendered for
 and the new one (``same``: e.g. a budget page when only the workforce was refreshed, or a team
 whose history rows were not rewritten) gets that answer carried over instead of rendered.
+
+Shared between workers (``shared``: the snapshot store's ``store_renders`` table, on by default
+with a PostgreSQL store): a worker's browsers are its own, but a borough or service page is open
+in every worker, and at regional scale it costs seconds to render. So each render is kept in the
+store too (compressed bytes, aggregates only, pruned after minutes). A worker's warmer claims
+each request before rendering it (one row insert: the first worker to claim renders it); the
+requests another worker claimed are read from the store once it has rendered them (or rendered
+here after ``SHARED_WAIT_S``, if it never does). A miss on the request path looks in the store
+before rendering. The scope check is the same for a shared answer: ``scope_or_abort`` first.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import logging
+import os
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -55,7 +68,7 @@ from dashboard.web.session import scope_or_abort
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_S = 60.0
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # per worker
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024  # per worker
 SCOPE_INPUT = "page-scope"
 VERSION_INPUT = "data-version"
 # Pattern-matching component types whose render callbacks hold aggregates only (no child rows).
@@ -64,8 +77,12 @@ VERSION_INPUT = "data-version"
 AGGREGATE_TYPES = ("tile", "chart", "history", "matrix", "list", "list-links")
 EXTENSION_KEY = "csc_dashboard_render_cache"
 # Requests remembered for warming: at most this many keys, asked within this many seconds.
-RECENT_REQUESTS = 256
+RECENT_REQUESTS = 8192
 RECENT_S = 900.0
+# How long a warmer waits for the requests another worker claimed before rendering them itself.
+SHARED_WAIT_S = 60.0
+SHARED_LOOK_S = 0.25  # how often it looks meanwhile
+SHARED_KEPT_S = 600.0  # shared renders older than this are pruned
 # What the guard puts on ``flask.g`` about the user, which a render reads (``scoped_data``).
 IDENTITY_ATTRIBUTES = ("username", "is_admin", "display_name", "access")
 
@@ -94,8 +111,14 @@ class _Flight:
         self.entry: _Entry | None = None
 
 
+def shared_key(key: tuple[Hashable, ...]) -> str:
+    """The store's name for a cache key (callback, outputs, scope, version)."""
+    return hashlib.sha256(json.dumps(list(key)).encode()).hexdigest()
+
+
 class RenderCache:
-    """Response bytes by key, bounded in bytes, with a time limit per entry."""
+    """Response bytes by key, bounded in bytes, with a time limit per entry; optionally shared
+    with the other workers through ``shared`` (a ``SnapshotStore``)."""
 
     def __init__(
         self,
@@ -104,21 +127,29 @@ class RenderCache:
         ttl_s: float = DEFAULT_TTL_S,
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        shared: Any = None,
     ) -> None:
         self.version = version
         self.ttl_s = ttl_s
         self.max_bytes = max_bytes
         self.clock = clock
+        self.shared = shared
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self._pruned = 0.0
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._bytes = 0
         self._flights: dict[Hashable, _Flight] = {}
         self._asked: OrderedDict[Hashable, _Asked] = OrderedDict()  # key without its version
         self._rendered: dict[Hashable, Hashable] = {}  # key without its version -> last version
+        # Keys (without their version) whose last answer was rendered here, not read from the
+        # store: this worker claims those first for a new version (its caches hold their data).
+        self._own: set[Hashable] = set()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
         self.warmed = 0
         self.carried = 0
+        self.fetched = 0  # answers read from the other workers' renders
 
     def remember(self, key: tuple[Hashable, ...], body: Any, who: dict[str, Any]) -> None:
         """Note that ``key``'s request (``body``) was asked by ``who``, for warming."""
@@ -157,8 +188,9 @@ class RenderCache:
         with self._lock:
             return self._fresh(key) is not None
 
-    def serve(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """The cached answer for ``key``, else ``compute()``'s (kept when it is a 200)."""
+    def serve(self, key: Hashable, compute: Callable[[], Any], *, look: bool = True) -> Any:
+        """The cached answer for ``key``, else the one another worker kept in the shared store
+        (if ``look``), else ``compute()``'s (kept, and shared, when it is a 200)."""
         while True:
             with self._lock:
                 entry = self._fresh(key)
@@ -179,15 +211,89 @@ class RenderCache:
                     return Response(flight.entry.body, mimetype=flight.entry.mimetype)
                 continue  # the computation failed or was refused: compute (or wait) again
             try:
+                if look and self.shared is not None:
+                    found = self.fetch([key]).get(key)
+                    if found is not None:
+                        flight.entry = found
+                        return Response(found.body, mimetype=found.mimetype)
                 with self._lock:
                     self.misses += 1
                 answer = compute()
                 flight.entry = self._keep(key, answer)
+                if flight.entry is not None:
+                    self.share(key, flight.entry)
+                    if isinstance(key, tuple):
+                        with self._lock:
+                            self._own.add(key[:-1])
                 return answer
             finally:
                 with self._lock:
                     self._flights.pop(key, None)
                 flight.done.set()
+
+    # --- shared with the other workers ---------------------------------------------------------
+
+    def claim(self, key: tuple[Hashable, ...]) -> bool:
+        """May this worker render ``key``? (Always, without a shared store or when it fails.)"""
+        if self.shared is None:
+            return True
+        try:
+            return bool(self.shared.claim_render(shared_key(key), self.worker))
+        except Exception:  # the store is busy or down: render it here rather than wait
+            log.warning("render cache: could not claim a render", exc_info=True)
+            return True
+
+    def share(self, key: Hashable, entry: _Entry) -> None:
+        if self.shared is None or not isinstance(key, tuple):
+            return
+        try:
+            self.shared.put_render(shared_key(key), entry.body, entry.mimetype, self.worker)
+        except Exception:  # the others render it themselves
+            log.warning("render cache: could not share a render", exc_info=True)
+
+    def fetch(self, keys: Iterable[tuple[Hashable, ...]]) -> dict[Hashable, _Entry]:
+        """The answers the other workers kept for ``keys`` within ``ttl_s``, now kept here too."""
+        if self.shared is None:
+            return {}
+        names = {shared_key(key): key for key in keys}
+        try:
+            found = self.shared.renders(names)
+        except Exception:
+            log.warning("render cache: could not read shared renders", exc_info=True)
+            return {}
+        now, clock = dt.datetime.now(dt.UTC), self.clock()
+        kept: dict[Hashable, _Entry] = {}
+        for name, render in found.items():
+            age = max(0.0, (now - render.stored_at).total_seconds())
+            if age > self.ttl_s:
+                continue
+            answer = Response(render.body, mimetype=render.mimetype)
+            entry = self._keep(names[name], answer, stored=clock - age)
+            if entry is not None:
+                kept[names[name]] = entry
+        with self._lock:
+            self.fetched += len(kept)
+            self._own.difference_update(key[:-1] for key in kept)
+        return kept
+
+    def prune_shared(self) -> None:
+        """Forget old shared renders (at most once a minute per worker)."""
+        if self.shared is None or self.clock() - self._pruned < 60:
+            return
+        self._pruned = self.clock()
+        try:
+            self.shared.prune_renders(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=SHARED_KEPT_S))
+        except Exception:
+            log.warning("render cache: could not prune shared renders", exc_info=True)
+
+    def restamp(self, version: Hashable) -> None:
+        """Count the time limit of ``version``'s answers from now: the preloader rendered them
+        before publishing the version, and no browser has seen them yet."""
+        now = self.clock()
+        with self._lock:
+            for key, entry in self._entries.items():
+                if isinstance(key, tuple) and key and key[-1] == version:
+                    self._entries[key] = _Entry(entry.body, entry.mimetype, now)
 
     def _fresh(self, key: Hashable) -> _Entry | None:
         entry = self._entries.get(key)
@@ -199,13 +305,14 @@ class RenderCache:
         self._entries.move_to_end(key)
         return entry
 
-    def _keep(self, key: Hashable, answer: Any) -> _Entry | None:
+    def _keep(self, key: Hashable, answer: Any, stored: float | None = None) -> _Entry | None:
         if not isinstance(answer, Response) or answer.status_code != 200:
             return None
         body = answer.get_data()
         if len(body) > self.max_bytes // 8:
             return None  # one huge answer must not push out everything else
-        entry = _Entry(body, answer.mimetype or "application/json", self.clock())
+        at = self.clock() if stored is None else stored
+        entry = _Entry(body, answer.mimetype or "application/json", at)
         with self._lock:
             self._drop(key)
             self._entries[key] = entry
@@ -221,10 +328,15 @@ class RenderCache:
         if entry is not None:
             self._bytes -= len(entry.body)
 
+    def rendered_here(self, base: Hashable) -> bool:
+        with self._lock:
+            return base in self._own
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
             self._rendered.clear()
+            self._own.clear()
             self._bytes = 0
 
 
@@ -302,14 +414,28 @@ def install(
         cache.remember(key, body, {name: g.get(name) for name in IDENTITY_ATTRIBUTES})
         return cache.serve(key, lambda: dispatch(*args, **kwargs))
 
+    def render(key: tuple[Hashable, ...], asked: Any) -> bool:
+        """Render ``key`` as the user who asked for it last; False if refused."""
+        with app.server.test_request_context(endpoint, method="POST", json=asked.body):
+            for name, value in asked.who.items():
+                setattr(g, name, value)
+            g.version_token = key[-1]  # what ``session.request_version`` returns
+            try:
+                cache.serve(key, dispatch, look=False)
+            except HTTPException as exc:  # e.g. a team the new organisation lacks
+                log.info("render cache: not warmed (%s): %s", exc.code, key[0])
+                return False
+        return True
+
     def warm(version: str, superseded: Callable[[], bool]) -> int:
         """Render the recently asked requests for ``version``, each as the user who asked it
-        last; returns how many were rendered. Run by the preloader before it publishes
-        ``version``, so the browsers' re-renders after a new snapshot find their answers."""
+        last; returns how many were rendered here. Run by the preloader before it publishes
+        ``version``, so the browsers' re-renders after a new snapshot find their answers.
+        With a shared store, each request is rendered by the first worker to claim it, and
+        read from the store by the others."""
         done = carried = 0
+        todo = []
         for base, asked in cache.recent():
-            if superseded():
-                break
             key = (*base, version)
             if cache.holds(key):
                 continue
@@ -318,17 +444,36 @@ def install(
                 cache.carry(key, previous[1])
                 carried += 1
                 continue
-            with app.server.test_request_context(endpoint, method="POST", json=asked.body):
-                for name, value in asked.who.items():
-                    setattr(g, name, value)
-                g.version_token = version  # what ``session.request_version`` returns
-                try:
-                    cache.serve(key, dispatch)
-                except HTTPException as exc:  # e.g. a team the new organisation lacks
-                    log.info("render cache: not warmed (%s): %s", exc.code, base[0])
-                    continue
-            done += 1
+            todo.append((key, asked))
+        if todo and cache.shared is not None:  # what a worker that was quicker already rendered
+            found = cache.fetch([key for key, _ in todo])
+            todo = [(key, asked) for key, asked in todo if key not in found]
+            # This worker's own renders first: its data layer still holds what they read, so
+            # it renders them cheapest; the others' last, when they have mostly claimed them.
+            todo.sort(key=lambda item: not cache.rendered_here(item[0][:-1]))
+        theirs = []
+        for key, asked in todo:
+            if superseded():
+                break
+            if not cache.claim(key):
+                theirs.append((key, asked))
+            elif render(key, asked):
+                done += 1
+        deadline = cache.clock() + SHARED_WAIT_S
+        while theirs and not superseded():
+            found = cache.fetch([key for key, _ in theirs])
+            theirs = [(key, asked) for key, asked in theirs if key not in found]
+            if theirs and cache.clock() > deadline:
+                log.warning("render cache: %d claimed renders never came; rendering", len(theirs))
+                for key, asked in theirs:
+                    if not superseded() and render(key, asked):
+                        done += 1
+                break
+            if theirs:
+                time.sleep(SHARED_LOOK_S)
+        cache.restamp(version)
         cache.count_warmed(done, carried)
+        cache.prune_shared()
         return done
 
     app.server.view_functions[endpoint] = cached_dispatch
