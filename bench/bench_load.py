@@ -438,16 +438,23 @@ async def freshness(
     jar = aiohttp.CookieJar(unsafe=True)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(cookie_jar=jar, headers={"Origin": url}, timeout=timeout) as s:
-        form = await (await s.get(f"{url}/login")).text()
-        token = _CSRF.search(form)
-        await s.post(
-            f"{url}/login",
-            data={
-                "username": account.username,
-                "password": "demo",
-                "csrf_token": token.group(1) if token else "",
-            },
-        )
+        while True:  # the ramp's first renders and password checks may time a login out
+            try:
+                form = await (await s.get(f"{url}/login")).text()
+                token = _CSRF.search(form)
+                async with s.post(
+                    f"{url}/login",
+                    data={
+                        "username": account.username,
+                        "password": "demo",
+                        "csrf_token": token.group(1) if token else "",
+                    },
+                ) as answer:
+                    if answer.status < 400:
+                        break
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(1.0)
 
         async def caseload() -> Any:
             async with s.get(f"{url}/api/indicators?scope=borough") as answer:

@@ -2,9 +2,10 @@
 
 Everything here reads the snapshot store (never the source: no SQL runs on a page view), filters
 to a scope, and runs the indicator measures. Results are cached inside the instance per scope and
-per version of the datasets each result reads, so a page view costs a version check and dictionary
-look-ups, and a new snapshot of one dataset recomputes only what reads that dataset (the scheduler
-refreshes some datasets every few minutes). The cache is bounded and there is no module-level
+per content of the datasets each result reads, so a page view costs a version check and dictionary
+look-ups, a new snapshot of one dataset recomputes only what reads that dataset (the scheduler
+refreshes some datasets every few minutes), and a snapshot whose rows did not change recomputes
+nothing (only the computed time it shows is new). The cache is bounded and there is no module-level
 state (each gunicorn worker has its own DataLayer).
 
 Access control will wrap this class: every public method that returns data takes an explicit
@@ -83,9 +84,13 @@ class _State:
     snapshots: dict[str, Snapshot]
     status: dict[str, Any]  # dataset id -> store.DatasetStatus
     frames: PartitionedFrames  # the snapshots' frames, rows grouped by team and cost centre
-    # Each dataset's snapshot identity (version, computed_at), as the store's frame cache keys
-    # it, and HISTORY's last write: what a cached result's key says it was computed from.
+    # Each dataset's content (its stored frame's digest) and HISTORY's last write: what a
+    # cached result's key says it was computed from. A refresh that changed no row keeps it,
+    # and with it every result computed from that dataset.
     versions: dict[str, Hashable]
+    # Each dataset's snapshot identity (version, computed_at), as the store's frame cache keys
+    # it, and HISTORY's last write: what a page shows changes with these (the computed time).
+    stamps: dict[str, Hashable]
 
     def inputs(self, names: Iterable[str]) -> Inputs:
         """The versions of ``names`` (None: no snapshot), the last part of every cache key."""
@@ -232,6 +237,10 @@ class DataLayer:
                 snapshots[dataset_id] = old
                 continue
             snapshot = self.store.latest(dataset_id)
+            if snapshot is not None and old is not None and _content(snapshot) == _content(old):
+                # A refresh that changed no row: keep the very frame, with its row positions
+                # and derived frames (the new version's own time and version, though).
+                snapshot = replace(snapshot, frame=old.frame)
             if snapshot is not None:
                 snapshots[dataset_id] = snapshot
         frames = PartitionedFrames(
@@ -250,7 +259,11 @@ class DataLayer:
         # Versions as read with each frame (a newer one than ``versions`` says is its own).
         identity: dict[str, Hashable] = {key: _identity(s) for key, s in snapshots.items()}
         identity[HISTORY] = versions.history
-        return _State(versions.token, snapshots, dict(self.store.status()), frames, identity)
+        contents: dict[str, Hashable] = {key: _content(s) for key, s in snapshots.items()}
+        contents[HISTORY] = versions.history
+        return _State(
+            versions.token, snapshots, dict(self.store.status()), frames, contents, identity
+        )
 
     def warm(self) -> None:
         """Read, decode and index the latest snapshots now (a new web worker, before serving)."""
@@ -335,7 +348,7 @@ class DataLayer:
             for dataset_id, status in state.status.items()
         }
         with self._lock:
-            self._published[state.token] = (dict(state.versions), attempts)
+            self._published[state.token] = (dict(state.stamps), attempts)
             while len(self._published) > PUBLISHED_KEPT:
                 self._published.popitem(last=False)
 
@@ -1104,6 +1117,12 @@ def _number(value: float, unit: str) -> float | int | None:
 def _identity(snapshot: Snapshot) -> tuple[int, dt.datetime]:
     """A snapshot's version as the store's frame cache tells versions apart."""
     return snapshot.meta.version, snapshot.meta.computed_at
+
+
+def _content(snapshot: Snapshot) -> Hashable:
+    """What a snapshot's rows are: its digest (equal for a refresh that changed nothing), or
+    its version when the digest is unknown."""
+    return ("rows", snapshot.content) if snapshot.content else _identity(snapshot)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ instance, keyed by version: a warm read costs one small metadata query and no de
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import threading
 import zlib
@@ -160,6 +161,10 @@ class SnapshotMeta:
 class Snapshot:
     meta: SnapshotMeta
     frame: pd.DataFrame  # shared with the store's cache: treat as read-only
+    # A digest of the stored frame's bytes: two versions with the same rows have the same one
+    # (the Parquet encoding of a frame is deterministic), so readers can keep what they
+    # computed from a refresh that changed nothing. "" if unknown.
+    content: str = ""
 
 
 @dataclass(frozen=True)
@@ -288,7 +293,9 @@ class SnapshotStore:
             self.engine = create_engine(self.url, pool_pre_ping=True)
         self._schema_ready = False
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, int, dt.datetime], pd.DataFrame] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int, dt.datetime], tuple[pd.DataFrame, str]] = (
+            OrderedDict()
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SnapshotStore:
@@ -495,25 +502,28 @@ class SnapshotStore:
                 snapshot_id, meta = found
                 key = (dataset_id, meta.version, meta.computed_at)
                 with self._lock:
-                    frame = self._cache.get(key)
-                    if frame is not None:
+                    cached = self._cache.get(key)
+                    if cached is not None:
                         self._cache.move_to_end(key)
-                        return Snapshot(meta, frame)
+                        return Snapshot(meta, *cached)
                 data = conn.scalar(
                     select(store_frames.c.parquet).where(store_frames.c.snapshot_id == snapshot_id)
                 )
             if data is None:
                 continue
             frame = decode_frame(data)
-            self._remember(key, frame)
-            return Snapshot(meta, frame)
+            content = hashlib.blake2b(data, digest_size=16).hexdigest()
+            self._remember(key, (frame, content))
+            return Snapshot(meta, frame, content)
         raise RuntimeError(f"snapshot of {dataset_id!r} kept changing while being read")
 
-    def _remember(self, key: tuple[str, int, dt.datetime], frame: pd.DataFrame) -> None:
+    def _remember(
+        self, key: tuple[str, int, dt.datetime], decoded: tuple[pd.DataFrame, str]
+    ) -> None:
         with self._lock:
             for old in [k for k in self._cache if k[0] == key[0] and k != key]:
                 del self._cache[old]
-            self._cache[key] = frame
+            self._cache[key] = decoded
             while len(self._cache) > CACHE_MAX_ENTRIES:
                 self._cache.popitem(last=False)
 

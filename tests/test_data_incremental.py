@@ -223,6 +223,7 @@ def test_unchanged_frames_keep_their_row_positions(private: Settings):
     }
     assert ("workforce", "team_id") in positions and ("open_steps", "team_id") in positions
 
+    halve_an_fte(private.source_url, data)
     refresh(private, ["workforce"])
     new = data._current()
     assert new is not old
@@ -240,6 +241,7 @@ def test_superseded_entries_are_evicted_and_the_cache_stays_bounded(private: Set
     view_everything(data)
     old = data._current()
     stale = [key for key in data._cache if reads_workforce(data, key) or key[0] == "history"]
+    halve_an_fte(private.source_url, data)
     refresh(private, ["workforce"])
     new = data._current()
     assert all(new.holds(key[-1]) for key in data._cache)
@@ -414,3 +416,36 @@ def test_the_preloader_survives_a_store_outage(private: Settings, caplog):
     finally:
         stop()
     assert data.values(Scope.borough())
+
+
+def test_a_refresh_that_changed_no_row_recomputes_nothing_but_shows_its_new_time(
+    private: Settings,
+):
+    """Most refreshes of a quiet dataset bring the same rows: the very frame (with its row
+    positions) and every result computed from it are kept; only the computed time is new."""
+    data = DataLayer(private)
+    view_everything(data)
+    kinds = ("measure", "chart", "matrix", "resolve", "organisation")
+    before = {kind: entries(data, kind) for kind in kinds}
+    old = data._current()
+    team = Scope.team(int(data.teams()["org_id"].iloc[0]))
+    old_value = data.value("average_caseload", team)
+    positions = old.frames.positions(old.snapshots["workforce"].frame, "team_id")
+
+    refresh(private, ["workforce"])  # the source is as it was
+    new = data._current()
+
+    assert new.snapshots["workforce"].meta.version == old.snapshots["workforce"].meta.version + 1
+    assert new.snapshots["workforce"].frame is old.snapshots["workforce"].frame
+    assert new.frames.positions(new.snapshots["workforce"].frame, "team_id") is positions
+    view_everything(data)
+    after = {kind: entries(data, kind) for kind in kinds}
+    for kind in kinds:
+        for key, value in before[kind].items():
+            if kind == "matrix" or (kind == "measure" and HISTORY in data._reads[key[1]]):
+                continue  # the refresh's history hook wrote the day's rows again
+            assert after[kind][key] is value, key  # served from the cache, not recomputed
+    new_value = data.value("average_caseload", team)
+    assert new_value.value == old_value.value
+    assert new_value.computed_at == new.snapshots["workforce"].meta.computed_at
+    assert new_value.computed_at > old_value.computed_at
