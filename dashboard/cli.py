@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from collections.abc import Sequence
 
@@ -266,6 +267,8 @@ def _refresh(args: argparse.Namespace, settings: Settings) -> int:
 def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard.refresher import SchedulerLockedError, run_scheduler
 
+    if settings.scheduler_nice and hasattr(os, "nice"):
+        os.nice(settings.scheduler_nice)  # batch work: the web workers answer people first
     try:
         run_scheduler(
             settings,

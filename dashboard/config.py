@@ -102,6 +102,14 @@ class Settings(BaseSettings):
         description="How often each web worker checks for a new snapshot and loads it before "
         "any page asks (0: on the first request instead).",
     )
+    scheduler_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How much the scheduler lowers its own CPU priority (Unix nice): its "
+        "refreshes and daily history are batch work, and on a shared server the web workers, "
+        "who answer people, come first.",
+    )
     shared_renders: bool | None = Field(
         None,
         description="Web workers share rendered pages through the store (each page of each new "

@@ -292,3 +292,22 @@ def test_two_scheduler_processes_on_a_sqlite_store(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_two_scheduler_processes_on_a_postgres_store(tmp_path: Path, pg_url: str) -> None:
     _two_schedulers_take_turns(settings_for(tmp_path, store_url=pg_url))
+
+
+def _nice_of(pid: int) -> int:
+    """The nice value of a process, field 19 of /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_the_scheduler_runs_at_a_lower_cpu_priority_than_the_web_workers(tmp_path: Path) -> None:
+    """Its refreshes and daily history are batch work: on a shared 2-core server the web
+    workers answering people must come first (DASHBOARD_SCHEDULER_NICE, default 10)."""
+    own = os.nice(0)
+    process = SchedulerProcess(settings_for(tmp_path))
+    try:
+        process.wait_for("scheduler status=running jobs=2")
+        assert _nice_of(process.proc.pid) == min(19, own + 10)
+    finally:
+        process.stop()
