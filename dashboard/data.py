@@ -706,6 +706,24 @@ class DataLayer:
 
         return self._cached(self._chart_key(state, chart_id, scope), build).copy()
 
+    def chart_figure(
+        self,
+        chart_id: str,
+        scope: Scope,
+        draw: Callable[[pd.DataFrame], T],
+        variant: Hashable = None,
+    ) -> T:
+        """``draw(self.chart(chart_id, scope))``, kept with the chart's data: drawn again only
+        when what the chart reads changes (``variant``: anything else ``draw`` depends on).
+        The result is shared: callers must not change it."""
+        if chart_id not in CHARTS:
+            return draw(self.chart(chart_id, scope))  # says which charts there are
+        chart_key = self._chart_key(self._current(), chart_id, scope)
+        return self._cached(
+            ("figure", *chart_key[1:-1], variant, chart_key[-1]),
+            lambda: draw(self.chart(chart_id, scope)),
+        )
+
     def _chart_key(self, state: _State, chart_id: str, scope: Scope) -> tuple[Any, ...]:
         # _named reads the organisation (team names).
         reads = {*CHARTS[chart_id].datasets, "organisation", *self._scope_reads(scope)}

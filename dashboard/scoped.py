@@ -116,6 +116,11 @@ class ScopedData:
     def chart(self, chart_id: str, scope: Scope) -> pd.DataFrame:
         return self.data.chart(chart_id, self.check(scope))
 
+    def chart_figure(
+        self, chart_id: str, scope: Scope, draw: Callable[[pd.DataFrame], Any], variant: Any = None
+    ) -> Any:
+        return self.data.chart_figure(chart_id, self.check(scope), draw, variant)
+
     def history(self, indicator_id: str, scope: Scope) -> pd.DataFrame:
         return self.data.history(indicator_id, self.check(scope))
 

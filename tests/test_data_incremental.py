@@ -449,3 +449,33 @@ def test_a_refresh_that_changed_no_row_recomputes_nothing_but_shows_its_new_time
     assert new_value.value == old_value.value
     assert new_value.computed_at == new.snapshots["workforce"].meta.computed_at
     assert new_value.computed_at > old_value.computed_at
+
+
+def test_a_chart_is_drawn_again_only_when_its_data_changes(private: Settings):
+    data = DataLayer(private)
+    team = Scope.team(halve_an_fte(private.source_url, data))  # in the source, not yet refreshed
+    drawn: list[str] = []
+
+    def draw(chart_id: str):
+        def figure(frame: pd.DataFrame) -> dict:
+            drawn.append(chart_id)
+            return {"chart": chart_id, "frame": frame}
+
+        return figure
+
+    ids = ("caseload_by_worker", "overdue_by_category")
+    first = {c: data.chart_figure(c, team, draw(c)) for c in ids}
+    again = {c: data.chart_figure(c, team, draw(c)) for c in ids}
+    assert drawn == list(ids) and all(again[c] is first[c] for c in ids)
+    pd.testing.assert_frame_equal(first["caseload_by_worker"]["frame"], data.chart(ids[0], team))
+
+    refresh(private, ["workforce"])
+    after = {c: data.chart_figure(c, team, draw(c)) for c in ids}
+
+    assert drawn == [*ids, "caseload_by_worker"]  # the workforce chart only
+    assert after["overdue_by_category"] is first["overdue_by_category"]
+    caseloads = after["caseload_by_worker"]["frame"]
+    pd.testing.assert_frame_equal(caseloads, data.chart("caseload_by_worker", team))
+    assert not caseloads.equals(first["caseload_by_worker"]["frame"])  # the halved FTE shows
+    with pytest.raises(NotApplicable):
+        data.chart_figure("caseload_by_worker", Scope.cost_centre("X"), draw("x"))

@@ -227,7 +227,9 @@ def test_every_worker_loads_a_new_snapshot_before_any_request_asks(top: Topology
     def loaded() -> dict[int, str] | None:
         latest: dict[int, str] = {}
         for record in web.proc.records(mark):
-            found = re.search(r"snapshots preloaded version=(.*) duration_s=", record.get("msg", ""))
+            found = re.search(
+                r"snapshots preloaded version=(.*) duration_s=", record.get("msg", "")
+            )
             if found:
                 latest[record["pid"]] = found.group(1)
         done = set(latest) == web.worker_pids() and set(latest.values()) == {token}

@@ -81,7 +81,9 @@ def test_a_shared_answer_is_still_refused_to_a_user_who_may_not_see_its_scope(bo
     assert post(logged_in(first, borough.director), tiles_body(TEAM_TILES, None, other_team))
     assert shared_rows(store) == 1
 
-    refused = post(logged_in(second, borough.team_manager), tiles_body(TEAM_TILES, None, other_team))
+    refused = post(
+        logged_in(second, borough.team_manager), tiles_body(TEAM_TILES, None, other_team)
+    )
     anonymous = post(second.server.test_client(), tiles_body(TEAM_TILES, None, other_team))
 
     assert refused.status_code == 403 and anonymous.status_code == 401
@@ -208,7 +210,9 @@ def test_a_shared_answer_older_than_the_time_limit_is_not_used(tmp_path):
     cache.clear()
     with store.engine.begin() as conn:
         conn.execute(
-            update(store_renders).values(stored_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2))
+            update(store_renders).values(
+                stored_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)
+            )
         )
 
     assert cache.fetch([key]) == {}

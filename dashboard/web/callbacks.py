@@ -109,13 +109,16 @@ def render_charts(data: Any, scope: Scope, chart_ids: Sequence[str]) -> list[Any
     figures = []
     thresholds = _caseload_threshold(data)
     for chart_id in chart_ids:
-        try:
-            frame = data.chart(chart_id, scope)
+        threshold = thresholds if chart_id == "caseload_by_worker" else None
+
+        def draw(frame: pd.DataFrame, chart_id: str = chart_id, threshold: Any = threshold) -> Any:
+            return charts.figure_for(chart_id, frame, threshold)
+
+        try:  # drawn again only when the chart's data changes (kept with its frame)
+            figures.append(data.chart_figure(chart_id, scope, draw, threshold))
         except Exception:  # one failed chart must not blank the others
             log.exception("chart %s failed for %s", chart_id, scope)
-            frame = pd.DataFrame()
-        threshold = thresholds if chart_id == "caseload_by_worker" else None
-        figures.append(charts.figure_for(chart_id, frame, threshold))
+            figures.append(draw(pd.DataFrame()))
     return figures
 
 
