@@ -456,19 +456,23 @@ async def freshness(
                 pass
             await asyncio.sleep(1.0)
 
+        with engine.connect() as conn:
+            worker, team = conn.execute(
+                text(
+                    "SELECT w.worker_id, r.org_id FROM workers w JOIN worker_roles r"
+                    " ON r.worker_id = w.worker_id AND r.primary_job = 'Y' AND r.role = 'SW'"
+                    " WHERE w.end_date IS NULL AND r.end_date IS NULL AND w.fte = 1"
+                    " ORDER BY w.worker_id LIMIT 1"
+                )
+            ).one()
+
         async def caseload() -> Any:
-            async with s.get(f"{url}/api/indicators?scope=borough") as answer:
+            # The worker's team's caseload: at 100x one worker's FTE does not move the
+            # borough's average at two decimals.
+            async with s.get(f"{url}/api/indicators?scope=team:{team}") as answer:
                 values = await answer.json()
             return next(v["value"] for v in values if v["id"] == "average_caseload")
 
-        with engine.connect() as conn:
-            worker = conn.scalar(
-                text(
-                    "SELECT MIN(w.worker_id) FROM workers w JOIN worker_roles r"
-                    " ON r.worker_id = w.worker_id AND r.primary_job = 'Y' AND r.role = 'SW'"
-                    " WHERE w.end_date IS NULL AND r.end_date IS NULL AND w.fte = 1"
-                )
-            )
         try:
             for round_ in range(rounds):
                 await asyncio.sleep(gap)

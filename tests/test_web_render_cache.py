@@ -423,3 +423,58 @@ def test_concurrent_requests_for_one_key_render_once(context):
         thread.join(10)
     assert calls == [1]
     assert results == [b"rendered"] * 8
+
+
+def test_a_version_another_worker_published_first_is_served_before_this_one_publishes(
+    following, borough
+):
+    """Workers publish a new snapshot a few seconds apart. A browser that heard of it from a
+    quicker worker and asks this one (still warming it) gets that version, not the one before
+    it: the answer of a fresh worker, and kept for the warmer."""
+    app, data = following
+    scope = own_team(borough)
+    director = logged_in(app, borough.director)
+    cache = render_cache.of(app.server)
+    old = polled(director, None)
+    before = post(director, tiles_body(TEAM_TILES, old, scope))
+    assert before.status_code == 200
+    gate, held, refreshed = threading.Event(), threading.Event(), threading.Event()
+    final: list[str] = []
+
+    def hold(token, _superseded):
+        refreshed.wait(30)
+        if token == final[0]:
+            held.set()
+            gate.wait(30)
+        return 0
+
+    data.on_new_version(hold)
+    path = make_url(borough.settings.source_url).database
+    with sqlite3.connect(path) as conn:  # all of the team's open work falls due long ago
+        changed = conn.execute(
+            "UPDATE workflow_steps SET due_date = '2026-01-07' WHERE responsible_team_id = ? "
+            "AND step_status IN ('INCOMING', 'STARTED', 'REOPENED')",
+            (int(scope.split(":")[1]),),
+        ).rowcount
+    assert changed > 0
+    # One dataset and no history: exactly one new version after the one the page shows.
+    refresh_datasets(borough.settings, ["open_steps"])
+    final.append(data.version_token())
+    refreshed.set()
+    try:
+        assert held.wait(30)
+        published = data.served_token()
+        assert published == old and data.pending_token() == final[0]
+
+        early = post(director, tiles_body(TEAM_TILES, final[0], scope))  # as if told elsewhere
+        lagging = post(director, tiles_body(TEAM_TILES, published, scope))  # this one's own
+
+        key, _scope = render_cache.request_key(tiles_body(TEAM_TILES, None, scope), final[0])
+        assert cache.holds(key)
+    finally:
+        gate.set()
+    fresh = logged_in(create_app(borough.settings), borough.director)
+    expected = post(fresh, tiles_body(TEAM_TILES, None, scope))
+    assert early.status_code == 200 and early.data == expected.data
+    assert early.data != before.data
+    assert lagging.status_code == 200

@@ -358,6 +358,15 @@ def request_key(body: Any, version: str) -> tuple[Hashable, Any] | None:
     return (body.get("output"), outputs, json.dumps(scope), version), scope
 
 
+def asked_version(body: Any) -> str | None:
+    """The version the browser's page holds (its ``data-version`` input), if any."""
+    for item in body.get("inputs") or ():
+        if isinstance(item, dict) and item.get("id") == VERSION_INPUT:
+            value = item.get("value")
+            return value if isinstance(value, str) and value else None
+    return None
+
+
 def aggregate_outputs(app: dash.Dash, types: Iterable[str] = AGGREGATE_TYPES) -> list[str]:
     """The ``output`` strings of the render callbacks (triggered by exactly the version and the
     scope) all of whose outputs are components of ``types``."""
@@ -383,10 +392,14 @@ def install(
     cached_outputs: Iterable[str],
     data: Any = None,
     same: Callable[[Any, Hashable, Hashable], bool] | None = None,
+    pending: Callable[[], str | None] | None = None,
 ) -> None:
     """Serve the callbacks whose ``output`` strings are in ``cached_outputs`` through ``cache``,
     and warm it for each new version ``data`` (a ``DataLayer``) preloads; ``same(body, old
     version, new version)`` says when a request's answer may be carried over unrendered.
+    ``pending()``: the version this worker has loaded and is warming, not yet published. A
+    browser that heard of it from a quicker worker gets it here too (from this worker's
+    warmed answers, another worker's, or rendered now), not the version before it.
 
     Wraps the view function of ``/_dash-update-component``, so Flask's ``before_request`` hooks
     (the guard, the body check) still run first on every request."""
@@ -406,6 +419,10 @@ def install(
         except Exception:  # the store is down: the callback itself says so on each tile
             log.warning("render cache bypassed: version check failed", exc_info=True)
             return dispatch(*args, **kwargs)
+        asked = asked_version(body)
+        if pending is not None and asked is not None and asked != version:
+            if asked == pending():  # another worker published it first: serve it here too
+                version = g.version_token = asked
         found = request_key(body, version)
         if found is None:
             return dispatch(*args, **kwargs)
