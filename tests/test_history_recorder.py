@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 
 from dashboard.config import Settings
@@ -82,8 +82,18 @@ def test_the_first_run_records_every_value_and_a_rerun_nothing(private: Settings
     assert day_rows(store, AS_OF) == expected
     stamp = store.versions().history
 
+    asked: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # the store's version queries
+        if "max(store_snapshots.snapshot_id)" in statement.lower():
+            asked.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
     again = recorder(store, PERIOD)
+    event.remove(store.engine, "before_cursor_execute", count)
     assert (again.rows, again.computed, again.written) == (len(expected), 0, 0)
+    # A few version reads for the run, not one per value (20 s of queries at regional scale).
+    assert 1 <= len(asked) <= 5 < len(expected)
     assert store.versions().history == stamp  # nothing written: the pages need not re-render
     store.dispose()
 
