@@ -49,14 +49,8 @@ def post_worker_init(worker):  # noqa: ANN001, ANN201 (gunicorn's hook signature
     regional scale), then keep doing so for each new snapshot as it lands
     (``DASHBOARD_PRELOAD_SECONDS``). A store that is down is no reason not to start: requests
     say so, and the preloader keeps trying."""
-    import sys
-
     from dashboard.web import context
 
-    # The preloader renders a new snapshot's pages in a background thread while the request
-    # threads answer polls: let a waiting request have the interpreter within a millisecond
-    # (Python's default is 5), so a poll is not held up behind a page being rendered.
-    sys.setswitchinterval(0.001)
     web = context.of(worker.wsgi)
     try:
         web.data.warm()

@@ -3,18 +3,20 @@ may not see, never an old version, never a list of children."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import threading
 import time
 
 import pytest
 from flask import Flask, Response
+from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
 from dashboard.history import HistoryRecorder
 from dashboard.model import Scope
 from dashboard.refresher import refresh_datasets
-from dashboard.store import SnapshotStore
+from dashboard.store import SnapshotStore, store_renders
 from dashboard.web import context as web_context
 from dashboard.web import render_cache
 from dashboard.web.app import create_app
@@ -478,3 +480,60 @@ def test_a_version_another_worker_published_first_is_served_before_this_one_publ
     assert early.status_code == 200 and early.data == expected.data
     assert early.data != before.data
     assert lagging.status_code == 200
+
+
+def test_answers_of_the_version_being_warmed_do_not_expire_before_it_is_published(context):
+    """A long warm (hundreds of pages at regional scale) must not lose its first renders to
+    the time limit before the browsers are even told of the version."""
+    now = [0.0]
+    cache = RenderCache(lambda: "v1", ttl_s=60, clock=lambda: now[0])
+    cache.serve(("page", "v1"), lambda: answer(b"old"))
+    cache.begin_warming("v2")
+    cache.serve(("page", "v2"), lambda: answer(b"new"))
+
+    now[0] = 200.0  # the warm took minutes
+    assert not cache.holds(("page", "v1"))  # the served version's answers expire as before
+    assert cache.holds(("page", "v2"))
+    cache.restamp("v2")  # published now: its time limit starts
+    now[0] = 259.0
+    assert cache.holds(("page", "v2"))
+    now[0] = 261.0
+    assert not cache.holds(("page", "v2"))
+
+
+def test_a_shared_answer_of_the_version_being_warmed_is_used_whatever_its_age(tmp_path):
+    store = SnapshotStore(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    cache = RenderCache(lambda: "v1", shared=store, ttl_s=60)
+    key = ("output", "[]", '"borough"', "v2")
+    store.put_render(render_cache.shared_key(key), b'{"a": 1}', "application/json", "other")
+    with store.engine.begin() as conn:  # rendered by another worker early in a long warm
+        conn.execute(
+            update(store_renders).values(
+                stored_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3)
+            )
+        )
+    assert cache.fetch([key]) == {}  # too old for the version being served
+    cache.begin_warming("v2")
+    assert set(cache.fetch([key])) == {key}
+    store.dispose()
+
+
+def test_a_request_waits_a_bounded_time_for_another_threads_render(context, monkeypatch):
+    monkeypatch.setattr(render_cache, "FLIGHT_WAIT_S", 0.2)
+    cache = RenderCache(lambda: "v1")
+    release, started = threading.Event(), threading.Event()
+
+    def stuck():
+        started.set()
+        release.wait(10)
+        return answer(b"late")
+
+    app = Flask(__name__)
+    first = threading.Thread(target=lambda: cache.serve("k", stuck))
+    first.start()
+    assert started.wait(5)
+    with app.app_context():
+        waited = cache.serve("k", lambda: answer(b"own"))
+    release.set()
+    first.join(10)
+    assert waited.get_data() == b"own"  # rendered itself rather than wait

@@ -83,6 +83,7 @@ RECENT_S = 900.0
 SHARED_WAIT_S = 60.0
 SHARED_LOOK_S = 0.25  # how often it looks meanwhile
 SHARED_KEPT_S = 600.0  # shared renders older than this are pruned
+FLIGHT_WAIT_S = 10.0  # a request waits this long for another thread's render of its key
 # What the guard puts on ``flask.g`` about the user, which a render reads (``scoped_data``).
 IDENTITY_ATTRIBUTES = ("username", "is_admin", "display_name", "access")
 
@@ -144,6 +145,9 @@ class RenderCache:
         # Keys (without their version) whose last answer was rendered here, not read from the
         # store: this worker claims those first for a new version (its caches hold their data).
         self._own: set[Hashable] = set()
+        # The version the preloader is warming: its answers do not expire before it is
+        # published (a long warm would otherwise lose its first renders, here and shared).
+        self._warming: Hashable | None = None
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -204,7 +208,8 @@ class RenderCache:
                 else:
                     mine = False
             if not mine:
-                flight.done.wait()
+                if not flight.done.wait(FLIGHT_WAIT_S):
+                    return compute()  # never hold a request thread for long: render it too
                 if flight.entry is not None:
                     with self._lock:
                         self.hits += 1
@@ -265,7 +270,7 @@ class RenderCache:
         kept: dict[Hashable, _Entry] = {}
         for name, render in found.items():
             age = max(0.0, (now - render.stored_at).total_seconds())
-            if age > self.ttl_s:
+            if age > self.ttl_s and names[name][-1] != self._warming:
                 continue
             answer = Response(render.body, mimetype=render.mimetype)
             entry = self._keep(names[name], answer, stored=clock - age)
@@ -286,11 +291,18 @@ class RenderCache:
         except Exception:
             log.warning("render cache: could not prune shared renders", exc_info=True)
 
+    def begin_warming(self, version: Hashable) -> None:
+        """``version``'s answers are kept, whatever their age, until ``restamp(version)``."""
+        with self._lock:
+            self._warming = version
+
     def restamp(self, version: Hashable) -> None:
         """Count the time limit of ``version``'s answers from now: the preloader rendered them
         before publishing the version, and no browser has seen them yet."""
         now = self.clock()
         with self._lock:
+            if self._warming == version:
+                self._warming = None
             for key, entry in self._entries.items():
                 if isinstance(key, tuple) and key and key[-1] == version:
                     self._entries[key] = _Entry(entry.body, entry.mimetype, now)
@@ -299,7 +311,8 @@ class RenderCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if self.clock() - entry.stored > self.ttl_s:
+        warming = isinstance(key, tuple) and bool(key) and key[-1] == self._warming
+        if not warming and self.clock() - entry.stored > self.ttl_s:
             self._drop(key)
             return None
         self._entries.move_to_end(key)
@@ -452,6 +465,7 @@ def install(
         read from the store by the others."""
         done = carried = 0
         todo = []
+        cache.begin_warming(version)
         for base, asked in cache.recent():
             key = (*base, version)
             if cache.holds(key):
