@@ -190,14 +190,6 @@ class DataLayer:
             return None
         return self.preloaded
 
-    def pending_token(self) -> str | None:
-        """The version the preloader has loaded and is preparing, before it is published
-        (None when there is none): what requests already compute from."""
-        state = self._state
-        if not self._publishing or state is None or state.token == self.preloaded:
-            return None
-        return state.token
-
     def on_new_version(self, warm: Callable[[str, Callable[[], bool]], int]) -> None:
         """Run ``warm(token, superseded)`` in the preloader for each new version before it is
         published; it returns how much it did and stops early once ``superseded()``."""

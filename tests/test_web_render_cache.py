@@ -427,61 +427,6 @@ def test_concurrent_requests_for_one_key_render_once(context):
     assert results == [b"rendered"] * 8
 
 
-def test_a_version_another_worker_published_first_is_served_before_this_one_publishes(
-    following, borough
-):
-    """Workers publish a new snapshot a few seconds apart. A browser that heard of it from a
-    quicker worker and asks this one (still warming it) gets that version, not the one before
-    it: the answer of a fresh worker, and kept for the warmer."""
-    app, data = following
-    scope = own_team(borough)
-    director = logged_in(app, borough.director)
-    cache = render_cache.of(app.server)
-    old = polled(director, None)
-    before = post(director, tiles_body(TEAM_TILES, old, scope))
-    assert before.status_code == 200
-    gate, held, refreshed = threading.Event(), threading.Event(), threading.Event()
-    final: list[str] = []
-
-    def hold(token, _superseded):
-        refreshed.wait(30)
-        if token == final[0]:
-            held.set()
-            gate.wait(30)
-        return 0
-
-    data.on_new_version(hold)
-    path = make_url(borough.settings.source_url).database
-    with sqlite3.connect(path) as conn:  # all of the team's open work falls due long ago
-        changed = conn.execute(
-            "UPDATE workflow_steps SET due_date = '2026-01-07' WHERE responsible_team_id = ? "
-            "AND step_status IN ('INCOMING', 'STARTED', 'REOPENED')",
-            (int(scope.split(":")[1]),),
-        ).rowcount
-    assert changed > 0
-    # One dataset and no history: exactly one new version after the one the page shows.
-    refresh_datasets(borough.settings, ["open_steps"])
-    final.append(data.version_token())
-    refreshed.set()
-    try:
-        assert held.wait(30)
-        published = data.served_token()
-        assert published == old and data.pending_token() == final[0]
-
-        early = post(director, tiles_body(TEAM_TILES, final[0], scope))  # as if told elsewhere
-        lagging = post(director, tiles_body(TEAM_TILES, published, scope))  # this one's own
-
-        key, _scope = render_cache.request_key(tiles_body(TEAM_TILES, None, scope), final[0])
-        assert cache.holds(key)
-    finally:
-        gate.set()
-    fresh = logged_in(create_app(borough.settings), borough.director)
-    expected = post(fresh, tiles_body(TEAM_TILES, None, scope))
-    assert early.status_code == 200 and early.data == expected.data
-    assert early.data != before.data
-    assert lagging.status_code == 200
-
-
 def test_answers_of_the_version_being_warmed_do_not_expire_before_it_is_published(context):
     """A long warm (hundreds of pages at regional scale) must not lose its first renders to
     the time limit before the browsers are even told of the version."""
@@ -516,24 +461,3 @@ def test_a_shared_answer_of_the_version_being_warmed_is_used_whatever_its_age(tm
     cache.begin_warming("v2")
     assert set(cache.fetch([key])) == {key}
     store.dispose()
-
-
-def test_a_request_waits_a_bounded_time_for_another_threads_render(context, monkeypatch):
-    monkeypatch.setattr(render_cache, "FLIGHT_WAIT_S", 0.2)
-    cache = RenderCache(lambda: "v1")
-    release, started = threading.Event(), threading.Event()
-
-    def stuck():
-        started.set()
-        release.wait(10)
-        return answer(b"late")
-
-    app = Flask(__name__)
-    first = threading.Thread(target=lambda: cache.serve("k", stuck))
-    first.start()
-    assert started.wait(5)
-    with app.app_context():
-        waited = cache.serve("k", lambda: answer(b"own"))
-    release.set()
-    first.join(10)
-    assert waited.get_data() == b"own"  # rendered itself rather than wait

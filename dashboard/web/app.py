@@ -101,7 +101,6 @@ def create_app(settings: Settings | None = None, *, poll_seconds: float | None =
         aggregate_outputs(app),
         data,
         same=lambda body, old, new: page_unchanged(data, body, old, new),
-        pending=data.pending_token,
     )
     data.use_version(lambda: request_version() if has_request_context() else store.version_token())
     accounts.use_snapshots(data)  # roles from the loaded snapshots: no query per user

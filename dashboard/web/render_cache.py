@@ -83,7 +83,6 @@ RECENT_S = 900.0
 SHARED_WAIT_S = 60.0
 SHARED_LOOK_S = 0.25  # how often it looks meanwhile
 SHARED_KEPT_S = 600.0  # shared renders older than this are pruned
-FLIGHT_WAIT_S = 10.0  # a request waits this long for another thread's render of its key
 # What the guard puts on ``flask.g`` about the user, which a render reads (``scoped_data``).
 IDENTITY_ATTRIBUTES = ("username", "is_admin", "display_name", "access")
 
@@ -208,8 +207,7 @@ class RenderCache:
                 else:
                     mine = False
             if not mine:
-                if not flight.done.wait(FLIGHT_WAIT_S):
-                    return compute()  # never hold a request thread for long: render it too
+                flight.done.wait()
                 if flight.entry is not None:
                     with self._lock:
                         self.hits += 1
@@ -371,15 +369,6 @@ def request_key(body: Any, version: str) -> tuple[Hashable, Any] | None:
     return (body.get("output"), outputs, json.dumps(scope), version), scope
 
 
-def asked_version(body: Any) -> str | None:
-    """The version the browser's page holds (its ``data-version`` input), if any."""
-    for item in body.get("inputs") or ():
-        if isinstance(item, dict) and item.get("id") == VERSION_INPUT:
-            value = item.get("value")
-            return value if isinstance(value, str) and value else None
-    return None
-
-
 def aggregate_outputs(app: dash.Dash, types: Iterable[str] = AGGREGATE_TYPES) -> list[str]:
     """The ``output`` strings of the render callbacks (triggered by exactly the version and the
     scope) all of whose outputs are components of ``types``."""
@@ -405,14 +394,10 @@ def install(
     cached_outputs: Iterable[str],
     data: Any = None,
     same: Callable[[Any, Hashable, Hashable], bool] | None = None,
-    pending: Callable[[], str | None] | None = None,
 ) -> None:
     """Serve the callbacks whose ``output`` strings are in ``cached_outputs`` through ``cache``,
     and warm it for each new version ``data`` (a ``DataLayer``) preloads; ``same(body, old
     version, new version)`` says when a request's answer may be carried over unrendered.
-    ``pending()``: the version this worker has loaded and is warming, not yet published. A
-    browser that heard of it from a quicker worker gets it here too (from this worker's
-    warmed answers, another worker's, or rendered now), not the version before it.
 
     Wraps the view function of ``/_dash-update-component``, so Flask's ``before_request`` hooks
     (the guard, the body check) still run first on every request."""
@@ -432,10 +417,6 @@ def install(
         except Exception:  # the store is down: the callback itself says so on each tile
             log.warning("render cache bypassed: version check failed", exc_info=True)
             return dispatch(*args, **kwargs)
-        asked = asked_version(body)
-        if pending is not None and asked is not None and asked != version:
-            if asked == pending():  # another worker published it first: serve it here too
-                version = g.version_token = asked
         found = request_key(body, version)
         if found is None:
             return dispatch(*args, **kwargs)
