@@ -23,7 +23,13 @@ from dashboard.web.app import create_app
 from dashboard.web.render_cache import RenderCache, aggregate_outputs
 from layouts import all_pages
 from tests.topology import FIRST_BLOCK, poll_body, render_body, tiles_body, wait_until
-from tests.web_support import copy_sqlite_source, demo_borough, logged_in, refresh
+from tests.web_support import (
+    copy_sqlite_source,
+    demo_borough,
+    halve_team_fte,
+    logged_in,
+    refresh,
+)
 
 TEAM_PAGE = next(p for p in all_pages() if p.id == "team")
 TEAM_TILES = list(TEAM_PAGE.tiles)
@@ -297,15 +303,7 @@ def test_a_page_that_reads_nothing_new_is_carried_over_not_rendered(following, b
     assert post(director, with_token(budget, old)).status_code == 200
     assert post(director, tiles_body(TEAM_TILES, old, team_scope)).status_code == 200
     before = post(director, with_token(budget, old)).data
-    path = make_url(borough.settings.source_url).database
-    team_id = int(team_scope.split(":")[1])
-    with sqlite3.connect(path) as conn:  # a worker of the team now works half time
-        changed = conn.execute(
-            "UPDATE workers SET fte = fte / 2 WHERE worker_id IN (SELECT worker_id FROM"
-            " worker_roles WHERE org_id = ? AND end_date IS NULL) AND fte > 0",
-            (team_id,),
-        ).rowcount
-    assert changed > 0
+    assert halve_team_fte(borough.settings, team_scope) > 0  # the team now works half time
     rendered, carried = cache.warmed, cache.carried
     report = refresh_datasets(borough.settings, ["workforce"], store=store, after_refresh=recorder)
     assert report.after_refresh_error is None

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sqlite3
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import make_url
 
 from dashboard.history import HistoryRecorder
 from dashboard.refresher import refresh_datasets
@@ -20,7 +18,7 @@ from dashboard.web.app import create_app
 from dashboard.web.render_cache import RenderCache, request_key, shared_key
 from layouts import all_pages
 from tests.topology import tiles_body, wait_until
-from tests.web_support import copy_sqlite_source, demo_borough, logged_in
+from tests.web_support import copy_sqlite_source, demo_borough, halve_team_fte, logged_in
 
 TEAM_TILES = list(next(p for p in all_pages() if p.id == "team").tiles)
 
@@ -109,15 +107,7 @@ def test_each_page_of_a_new_version_is_rendered_by_one_worker(borough, store):
         caches = [render_cache.of(app.server) for app in workers]
         misses = sum(c.misses for c in caches)
         store.prune_renders(dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
-        path = make_url(borough.settings.source_url).database
-        team_id = int(scope.split(":")[1])
-        with sqlite3.connect(path) as conn:  # the team's workers now work half time
-            changed = conn.execute(
-                "UPDATE workers SET fte = fte / 2 WHERE worker_id IN (SELECT worker_id FROM"
-                " worker_roles WHERE org_id = ? AND end_date IS NULL) AND fte > 0",
-                (team_id,),
-            ).rowcount
-        assert changed > 0
+        assert halve_team_fte(borough.settings, scope) > 0  # the team now works half time
         recorder = HistoryRecorder(borough.settings)
         report = refresh_datasets(
             borough.settings, ["workforce"], store=store, after_refresh=recorder

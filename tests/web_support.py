@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import re
 import shutil
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,3 +140,15 @@ def logged_in(app: Any, username: str, password: str = DEMO_PASSWORD) -> Any:
     if response.status_code != 303:
         raise AssertionError(f"login as {username} failed: {response.status_code}")
     return client
+
+
+def halve_team_fte(settings: Settings, team_scope: str) -> int:
+    """Halve the FTE of every current worker of ``team_scope`` (``team:<id>``) in the SQLite
+    source; returns how many workers changed."""
+    path = make_url(settings.source_url).database
+    with sqlite3.connect(path) as conn:
+        return conn.execute(
+            "UPDATE workers SET fte = fte / 2 WHERE worker_id IN (SELECT worker_id FROM"
+            " worker_roles WHERE org_id = ? AND end_date IS NULL) AND fte > 0",
+            (int(team_scope.split(":")[1]),),
+        ).rowcount
