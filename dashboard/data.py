@@ -59,6 +59,10 @@ log = logging.getLogger(__name__)
 CACHE_ENTRIES = 16384
 # A team matrix over more teams than this is only read from the recorded daily history.
 MATRIX_COMPUTED_TEAMS = 60
+# Cells the day's history lacks (a new team or indicator, a value that failed when recorded)
+# are computed one by one when there are at most this many; more are shown as not recorded
+# yet: a few thousand at regional scale would take each web worker minutes.
+MATRIX_COMPUTED_CELLS = 60
 RECENT_VIEWS = 64  # (scope, indicators) views whose values the preloader computes first
 PUBLISHED_KEPT = 8  # published versions remembered, to tell what changed between two
 # While the preloader's last good look at the store is this recent (and at least a few of its
@@ -802,13 +806,19 @@ class DataLayer:
             return None  # nothing recorded for the day yet: compute the matrix
         organisation = state.snapshots["organisation"].frame
         teams = organisation[organisation["org_level"] == "TEAM"]
+        if resolved.team_ids is not None:
+            teams = teams[teams["org_id"].astype(int).isin(resolved.team_ids)]
         names = dict(zip(organisation["org_id"].astype(int), organisation["name"], strict=True))
+        missing = sum(
+            (f"team:{int(org_id)}", definition.id) not in cells
+            for org_id in teams["org_id"]
+            for definition in columns
+        )
+        compute_missing = missing <= MATRIX_COMPUTED_CELLS
         rows = []
         for org_id, name, parent in zip(
             teams["org_id"], teams["name"], teams["parent_org_id"], strict=True
         ):
-            if resolved.team_ids is not None and int(org_id) not in resolved.team_ids:
-                continue
             row: dict[str, object] = {
                 "team_id": int(org_id),
                 "team_name": str(name),
@@ -817,7 +827,9 @@ class DataLayer:
             }
             for definition in columns:
                 cell = cells.get((f"team:{int(org_id)}", definition.id))
-                if cell is None:  # not recorded: this cell alone, as the team's page has it
+                if cell is None and not compute_missing:
+                    measured = Measurement(None)  # shown as not recorded yet
+                elif cell is None:  # not recorded: this cell alone, as the team's page has it
                     measured, _error = self._measure(
                         state, definition, team_scope(int(org_id), str(name))
                     )
@@ -834,6 +846,8 @@ class DataLayer:
             rows.append(row)
         frame = pd.DataFrame(rows)
         frame.attrs["recorded_at"] = recorded_at
+        if not compute_missing:
+            frame.attrs["unrecorded_cells"] = missing
         return frame
 
     def _matrix_frame(self, state: _State, data: MeasureInput) -> pd.DataFrame:

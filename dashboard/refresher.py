@@ -58,6 +58,11 @@ BROKEN_FILE_RETRY = dt.timedelta(minutes=15)
 RESCAN_EVERY = dt.timedelta(minutes=1)
 # History is written once the burst of dataset jobs that finish together has settled.
 HISTORY_DELAY = dt.timedelta(seconds=5)
+# ... and not while a dataset is still being refreshed, or has not had its first refresh since
+# the scheduler started (a run then records its values as failed, and the web workers would
+# compute those cells of the team matrix themselves): the last refresh to finish schedules it.
+# Datasets refreshing back to back for this long do not hold it off any longer.
+HISTORY_MAX_WAIT = dt.timedelta(minutes=10)
 # Source queries at once. Small: the source is a case-management replica, not ours to load.
 SCHEDULER_WORKERS = 4
 LOCK_RETRY_S = 30.0
@@ -380,6 +385,11 @@ class RefreshJobs:
         # deadlock; every change goes through this lock and stops once shutdown has begun.
         self._changing = threading.Lock()
         self._closing = False
+        # Datasets being refreshed now, and those not refreshed once yet since the start (the
+        # history waits for both); when the history was first held off by them.
+        self._refreshing: set[str] = set()
+        self._unrefreshed: set[str] | None = None
+        self._history_held_since: float | None = None
         self.sync()
         self.scheduler.add_job(
             self.sync,
@@ -410,6 +420,10 @@ class RefreshJobs:
         with self._changing:
             if self._closing:
                 return
+            if self._unrefreshed is None:  # the first scan: every dataset awaits its refresh
+                self._unrefreshed = set(wanted)
+            else:  # a file gone no longer holds the history off
+                self._unrefreshed &= set(wanted)
             for job in self.scheduler.get_jobs():
                 if job.id.startswith(JOB_PREFIX) and job.id[len(JOB_PREFIX) :] not in wanted:
                     log.info("scheduler job=%s status=removed (file gone)", job.id)
@@ -443,11 +457,18 @@ class RefreshJobs:
             )
 
     def run_dataset(self, dataset_id: str) -> None:
+        with self._changing:
+            self._refreshing.add(dataset_id)
         try:
             refresh_datasets(self.settings, [dataset_id], store=self.store)
         except UnknownDatasetError:
             log.info("scheduler job=%s%s status=skipped (file gone)", JOB_PREFIX, dataset_id)
             return  # the next rescan drops the job
+        finally:
+            with self._changing:
+                self._refreshing.discard(dataset_id)
+                if self._unrefreshed is not None:
+                    self._unrefreshed.discard(dataset_id)
         if self.after_refresh is None:
             return
         with self._changing:
@@ -466,9 +487,28 @@ class RefreshJobs:
             )
 
     def run_history(self) -> None:
-        if self.after_refresh is not None:
-            period = ReportingPeriod.for_date(self.settings.reporting_date())
-            _call_after_refresh(self.after_refresh, self.store, period)
+        if self.after_refresh is None or self._history_held():
+            return
+        period = ReportingPeriod.for_date(self.settings.reporting_date())
+        _call_after_refresh(self.after_refresh, self.store, period)
+
+    def _history_held(self) -> bool:
+        """Is a refresh under way, or a dataset's first still to come? Then the history waits
+        (the last refresh to finish schedules it again), up to ``HISTORY_MAX_WAIT``."""
+        with self._changing:
+            waiting = sorted(self._refreshing | (self._unrefreshed or set()))
+            now = time.monotonic()
+            if not waiting:
+                self._history_held_since = None
+                return False
+            if self._history_held_since is None:
+                self._history_held_since = now
+            if now - self._history_held_since >= HISTORY_MAX_WAIT.total_seconds():
+                log.info("history runs now: refreshes kept it waiting (%s)", ", ".join(waiting))
+                self._history_held_since = None
+                return False
+        log.info("history waits for the refresh of %s", ", ".join(waiting))
+        return True
 
 
 def _supervise(

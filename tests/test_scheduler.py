@@ -161,6 +161,27 @@ def test_the_background_scheduler_refreshes_records_history_and_stops(tmp_path: 
     store.dispose()
 
 
+def test_the_history_waits_for_every_datasets_first_refresh(tmp_path: Path, monkeypatch) -> None:
+    """A history run while a dataset is still refreshing would record its values as failed
+    (the web workers then compute those matrix cells themselves, thousands at regional scale):
+    the first run waits for the slow dataset, however short the debounce."""
+    monkeypatch.setattr("dashboard.refresher.HISTORY_DELAY", dt.timedelta(seconds=0.05))
+    settings = settings_for(tmp_path, teams=TEAMS_SQL, workers=WORKERS_SQL, slowish=SLOWISH_SQL)
+    seen: list[set[str]] = []
+    handle = start_background_scheduler(
+        settings, after_refresh=lambda store, period: seen.append(set(store.status()))
+    )
+    store = SnapshotStore.from_settings(settings)
+    try:
+        _wait_until(lambda: seen, "the history hook")
+        assert seen[0] == {"teams", "workers", "slowish"}
+        time.sleep(1)  # what a held-off run would have left behind has had time to run
+    finally:
+        handle.stop()
+        store.dispose()
+    assert seen == [{"teams", "workers", "slowish"}]  # once, after the last
+
+
 def test_file_lock_excludes_a_second_holder_and_names_the_first(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     first, second = scheduler_lock(url), scheduler_lock(url)

@@ -116,6 +116,53 @@ def test_a_cell_the_history_lacks_is_computed_alone(
     assert [k for k in mine if not _same(mine[k], theirs[k])] == []
 
 
+def test_many_cells_the_history_lacks_are_left_blank_not_computed(
+    small_demo_source_url, tmp_path, without_history, monkeypatch
+):
+    """Half a day's cells missing (a history run while datasets were still refreshing) would
+    have each web worker compute thousands of cells at regional scale: past the limit they stay
+    blank, and the matrix says so; the recorded cells are still shown."""
+    from dashboard.web import callbacks
+
+    monkeypatch.setattr("dashboard.data.MATRIX_COMPUTED_CELLS", 2)
+    settings = refreshed_settings(small_demo_source_url, tmp_path / "gaps")
+    teams = sorted(int(t) for t in DataLayer(settings).teams()["org_id"])[:3]
+    store = SnapshotStore.from_settings(settings)
+    with store.engine.begin() as conn:
+        gone = conn.execute(
+            delete(store_history).where(
+                store_history.c.scope.in_([f"team:{team}" for team in teams]),
+                store_history.c.indicator_id == "average_caseload",
+            )
+        ).rowcount
+    assert gone == 3
+    store.dispose()
+
+    data = DataLayer(settings)
+    matrix = data.team_matrix(Scope.borough())
+    computed = DataLayer(without_history).team_matrix(Scope.borough())
+    assert matrix.attrs["unrecorded_cells"] == 3
+    mine, theirs = _cells(matrix), _cells(computed)
+    blank = {(team, "average_caseload") for team in teams}
+    blank |= {(team, "average_caseload_rag") for team in teams}
+    assert all(mine[key] is None or pd.isna(mine[key]) for key in blank)
+    assert any(theirs[key] is not None and not pd.isna(theirs[key]) for key in blank)
+    assert [k for k in mine if k not in blank and not _same(mine[k], theirs[k])] == []
+    shown = callbacks.render_matrix(data, Scope.borough())
+    notes = [
+        p.children for p in shown.children if getattr(p, "className", "").endswith("unrecorded")
+    ]
+    assert notes == [
+        "3 cells are blank until the scheduler records today's values for them; "
+        "each team's own view is up to date now."
+    ]
+    two = data.team_matrix(Scope.parse(f"teams:{teams[0]},{teams[1]}"))
+    assert "unrecorded_cells" not in two.attrs  # two missing cells: computed
+    assert _same(
+        _cells(two)[(teams[0], "average_caseload")], theirs[(teams[0], "average_caseload")]
+    )
+
+
 def test_a_large_matrix_waits_for_the_history_instead_of_computing(
     with_history, without_history, monkeypatch
 ):

@@ -167,6 +167,15 @@ def render_matrix(data: Any, scope: Scope) -> Any:
                 className="text-muted small matrix-recorded",
             )
         )
+    unrecorded = matrix.attrs.get("unrecorded_cells") if matrix is not None else None
+    if unrecorded:
+        notes.append(
+            html.P(
+                f"{unrecorded:,} cells are blank until the scheduler records today's values for "
+                "them; each team's own view is up to date now.",
+                className="text-muted small matrix-unrecorded",
+            )
+        )
     total = 0 if matrix is None else len(matrix)
     if total:
         matrix = components.matrix_teams_first(
