@@ -17,10 +17,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import re
 import secrets
+import threading
 import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # OWASP's equivalent scrypt settings: N=2^15, r=8, p=3 costs 32 MiB and about a fifth of a second
 # on one core, which a login can afford and a password-guessing attacker cannot.
@@ -34,6 +41,10 @@ MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 # A stored hash names its own cost; refuse absurd ones rather than exhaust memory verifying them.
 MAX_LOG2_N = 20
+# Each process derives keys on one thread of its own, this much nicer than the process: a burst
+# of logins (a whole borough arriving at nine) then takes the CPU the open pages leave, one
+# login at a time per web worker, instead of four at once per worker ahead of every poll.
+PASSWORD_THREAD_NICE = 10
 
 _FORMAT = re.compile(
     r"^\$scrypt\$ln=(?P<ln>\d{1,2}),r=(?P<r>\d{1,2}),p=(?P<p>\d{1,2})"
@@ -138,12 +149,34 @@ def _derive(password: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
     n = 1 << log2_n
     # scrypt needs 128 * n * r bytes; hashlib refuses more than maxmem, so allow that plus slack.
     maxmem = 128 * n * r + 1024 * 1024
-    return hashlib.scrypt(
-        _normalise(password).encode("utf-8"),
-        salt=salt,
-        n=n,
-        r=r,
-        p=p,
-        maxmem=maxmem,
-        dklen=KEY_BYTES,
+    secret = _normalise(password).encode("utf-8")
+    return in_password_thread(
+        lambda: hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, maxmem=maxmem, dklen=KEY_BYTES)
     )
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def in_password_thread(work: Callable[[], T]) -> T:
+    """Run ``work`` on this process's password thread (queued behind any other) and return its
+    result. The thread runs ``PASSWORD_THREAD_NICE`` nicer than the process, where the OS
+    allows (Linux sets a thread's own priority)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():  # none yet, or inherited across a fork
+            pool = ThreadPoolExecutor(1, "password", initializer=_lower_priority)
+            _pool = (os.getpid(), pool)
+        pool = _pool[1]
+    return pool.submit(work).result()
+
+
+def _lower_priority() -> None:
+    try:  # this thread only: on Linux a thread is its own scheduling entity
+        tid = threading.get_native_id()
+        os.setpriority(
+            os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + PASSWORD_THREAD_NICE
+        )
+    except (AttributeError, OSError):  # no per-thread priority here: run at the process's
+        pass

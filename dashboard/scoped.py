@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from dashboard.access import Access
-from dashboard.model import Indicator, IndicatorValue, Scope
-from dashboard.scopes import teams_below
+from dashboard.model import Indicator, IndicatorValue, Scope, ScopeError
 
 if TYPE_CHECKING:
     from dashboard.audit import AuditLog
@@ -77,10 +76,14 @@ class ScopedData:
         return scope
 
     def _teams_of_service(self, org_id: int) -> frozenset[int]:
-        snapshot = self.data.store.latest("organisation")
-        if snapshot is None:  # no organisation yet: a service covers nothing, so it is refused
+        # The data layer's loaded organisation, its tree and each service's teams cached per
+        # version: a manager's page checks every service for its selector (hundreds at regional
+        # scale), which read the organisation from the store once per service.
+        try:
+            teams = self.data.resolve(Scope("service", (str(int(org_id)),))).team_ids
+        except ScopeError:  # no organisation yet, or no such service: it covers nothing
             return frozenset()
-        return teams_below(snapshot.frame, org_id)
+        return frozenset() if teams is None else frozenset(teams)
 
     # --- pass-through: no data of any scope ------------------------------------------------------
 

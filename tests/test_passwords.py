@@ -108,3 +108,35 @@ def test_hasher_refuses_out_of_range_costs():
         ScryptHasher(log2_n=0)
     with pytest.raises(ValueError):
         ScryptHasher(log2_n=21)
+
+
+def test_keys_are_derived_one_at_a_time_on_a_nicer_thread_of_their_own():
+    """A burst of logins takes the CPU the open pages leave: each process derives keys on one
+    thread, queued, at a lower priority than its request threads."""
+    import os
+    import threading
+
+    from dashboard.passwords import PASSWORD_THREAD_NICE, in_password_thread
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    tid, nice = in_password_thread(
+        lambda: (threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0))
+    )
+    assert tid != threading.get_native_id()
+    assert nice == min(19, mine + PASSWORD_THREAD_NICE)
+    with open(f"/proc/self/task/{tid}/stat") as stat:  # what the kernel schedules it at
+        assert int(stat.read().rsplit(")", 1)[1].split()[16]) == nice
+
+    hasher = ScryptHasher(log2_n=10, r=8, p=1)  # a millisecond's work
+    encoded = hasher.hash(GOOD)
+    release = threading.Event()
+    blocker = threading.Thread(target=in_password_thread, args=(release.wait,), daemon=True)
+    blocker.start()
+    answers: list[bool] = []
+    login = threading.Thread(target=lambda: answers.append(hasher.verify(GOOD, encoded)))
+    login.start()
+    login.join(1.0)
+    assert login.is_alive() and answers == []  # queued behind the password thread's work
+    release.set()
+    login.join(30)
+    assert answers == [True]

@@ -6,6 +6,8 @@ draws: its first text-or-date column on the x axis, its numeric columns as serie
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +143,17 @@ def history_figure(title: str, history: pd.DataFrame) -> dict[str, Any]:
 
 
 def empty_figure(title: str) -> dict[str, Any]:
+    """A chart's placeholder ("No data yet"). Every page's layout has one per chart, so each
+    title's is built once by plotly (milliseconds) and copied (the shared template is not)."""
+    built = _empty_figure(title)
+    layout = {key: value for key, value in built["layout"].items() if key != "template"}
+    copied = copy.deepcopy({**built, "layout": layout})
+    copied["layout"]["template"] = TEMPLATE
+    return copied
+
+
+@functools.lru_cache(maxsize=512)
+def _empty_figure(title: str) -> dict[str, Any]:
     figure = _new_figure()
     figure.add_annotation(text="No data yet", showarrow=False, font={"size": 16})
     figure.update_xaxes(visible=False)
