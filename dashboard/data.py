@@ -47,6 +47,7 @@ from dashboard.indicators.rag import effective_thresholds
 from dashboard.indicators.team import DERIVED_FRAMES
 from dashboard.model import Indicator, IndicatorValue, Scope, ScopeError, Tier
 from dashboard.partition import PartitionedFrames
+from dashboard.priority import lower_this_thread
 from dashboard.reporting import ReportingPeriod
 from dashboard.scopes import Organisation, ResolvedScope, resolve, team_scope
 from dashboard.store import Snapshot, SnapshotStore, StoreVersions
@@ -64,6 +65,8 @@ MATRIX_COMPUTED_TEAMS = 60
 # yet: a few thousand at regional scale would take each web worker minutes.
 MATRIX_COMPUTED_CELLS = 60
 RECENT_VIEWS = 64  # (scope, indicators) views whose values the preloader computes first
+# How much nicer than its worker the preloader's thread runs (it loads and warms new versions).
+PRELOAD_THREAD_NICE = 5
 PUBLISHED_KEPT = 8  # published versions remembered, to tell what changed between two
 # While the preloader's last good look at the store is this recent (and at least a few of its
 # intervals), requests use what it published instead of asking the store for its version.
@@ -285,6 +288,9 @@ class DataLayer:
         stop = threading.Event()
 
         def follow() -> None:
+            # Background work: a new version's warming takes the CPU the requests leave (the
+            # requests serve the published version meanwhile).
+            lower_this_thread(PRELOAD_THREAD_NICE)
             failing = False
             while not stop.wait(every_s):
                 try:

@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
+from dashboard.priority import lower_this_thread
+
 T = TypeVar("T")
 
 # OWASP's equivalent scrypt settings: N=2^15, r=8, p=3 costs 32 MiB and about a fifth of a second
@@ -166,17 +168,9 @@ def in_password_thread(work: Callable[[], T]) -> T:
     global _pool
     with _pool_lock:
         if _pool is None or _pool[0] != os.getpid():  # none yet, or inherited across a fork
-            pool = ThreadPoolExecutor(1, "password", initializer=_lower_priority)
+            pool = ThreadPoolExecutor(
+                1, "password", initializer=lower_this_thread, initargs=(PASSWORD_THREAD_NICE,)
+            )
             _pool = (os.getpid(), pool)
         pool = _pool[1]
     return pool.submit(work).result()
-
-
-def _lower_priority() -> None:
-    try:  # this thread only: on Linux a thread is its own scheduling entity
-        tid = threading.get_native_id()
-        os.setpriority(
-            os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + PASSWORD_THREAD_NICE
-        )
-    except (AttributeError, OSError):  # no per-thread priority here: run at the process's
-        pass

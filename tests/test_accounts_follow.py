@@ -5,9 +5,13 @@ pages, the CLI, another worker) still applies within a second or two."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pandas as pd
 import pytest
 from sqlalchemy import event
 
+from dashboard.store import SnapshotStore
 from dashboard.users import UserStore
 from dashboard.web import context as web_context
 from dashboard.web.accounts import CHANGES_FRESH_S, IDENTITY_MAX_SECONDS, IDENTITY_SECONDS
@@ -50,13 +54,13 @@ def store_queries(accounts) -> list[str]:
 def test_a_followed_identity_is_kept_until_an_account_changes(accounts, borough):
     user = borough.director
     accounts.follow_changes()
-    first_user, first_access = accounts.identity(user, "v1")
+    first_user, first_access = accounts.identity(user)
     assert first_user is not None and first_access is not None
     queries = store_queries(accounts)
 
     accounts.clock.now += 30  # far past IDENTITY_SECONDS, the counter read again meanwhile
     accounts.follow_changes()
-    again = accounts.identity(user, "v1")
+    again = accounts.identity(user)
 
     assert 30 > IDENTITY_SECONDS
     assert again == (first_user, first_access)
@@ -66,9 +70,9 @@ def test_a_followed_identity_is_kept_until_an_account_changes(accounts, borough)
     cli = UserStore(borough.settings.store_url)
     try:
         cli.disable(user)
-        assert accounts.identity(user, "v1")[0].disabled is False  # not followed yet
+        assert accounts.identity(user)[0].disabled is False  # not followed yet
         accounts.follow_changes()
-        user_now, access_now = accounts.identity(user, "v1")
+        user_now, access_now = accounts.identity(user)
         assert user_now.disabled is True and access_now is None
     finally:
         cli.enable(user)
@@ -78,32 +82,63 @@ def test_a_followed_identity_is_kept_until_an_account_changes(accounts, borough)
 def test_without_a_recent_reading_of_the_counter_identities_last_seconds(accounts, borough):
     user = borough.director
     accounts.follow_changes()
-    accounts.identity(user, "v1")
+    accounts.identity(user)
     accounts.clock.now += CHANGES_FRESH_S + 1  # the preloader stopped reading the counter
     queries = store_queries(accounts)
-    accounts.identity(user, "v1")
+    accounts.identity(user)
     assert any("FROM users" in q for q in queries)  # read again
 
     queries.clear()
-    accounts.identity(user, "v1")
+    accounts.identity(user)
     assert queries == []  # and kept for IDENTITY_SECONDS
     accounts.clock.now += IDENTITY_SECONDS + 0.1
-    accounts.identity(user, "v1")
+    accounts.identity(user)
     assert any("FROM users" in q for q in queries)
 
 
-def test_a_followed_identity_is_read_again_after_its_limit_or_a_new_snapshot(accounts, borough):
+def _write_changed(settings, dataset_id: str, change) -> None:
+    """A new snapshot of ``dataset_id``: its latest frame, changed by ``change``."""
+    store = SnapshotStore.from_settings(settings)
+    try:
+        frame = store.latest(dataset_id).frame.copy()
+        change(frame)
+        now = dt.datetime.now(dt.UTC)
+        store.write_snapshot(
+            dataset_id, frame, as_of=settings.as_of, computed_at=now, duration_s=0.1
+        )
+    finally:
+        store.dispose()
+
+
+def test_a_followed_identity_is_read_again_after_its_limit_or_new_roles(accounts, borough):
     user = borough.director
     accounts.follow_changes()
-    accounts.identity(user, "v1")
+    accounts.identity(user)
     queries = store_queries(accounts)
-    accounts.identity(user, "v2")  # a new snapshot: roles may have changed
+
+    # A new snapshot of another dataset (here the workforce: an FTE halved) keeps every
+    # identity: 700 users must not all read their accounts again when their pages re-render.
+    def halve_one_fte(frame):
+        frame.loc[frame.index[0], "fte"] = frame["fte"].iloc[0] / 2
+
+    _write_changed(borough.settings, "workforce", halve_one_fte)
+    assert accounts.identity(user)[0] is not None
+    assert not any("FROM users" in q for q in queries)
+
+    # A new snapshot of the roles: they may have changed.
+    def one_role_ends_today(frame):
+        frame.loc[frame.index[-1], "end_date"] = pd.Timestamp(borough.settings.as_of)
+
+    _write_changed(borough.settings, "user_roles", one_role_ends_today)
+    accounts.identity(user)
     assert any("FROM users" in q for q in queries)
 
     queries.clear()
+    accounts.identity(user)
+    assert queries == []  # kept again
     accounts.clock.now += IDENTITY_MAX_SECONDS + 1  # an edit made straight in the database
     accounts.follow_changes()
-    accounts.identity(user, "v2")
+    accounts.identity(user)
     assert any("FROM users" in q for q in queries)
 
 

@@ -479,3 +479,35 @@ def test_a_chart_is_drawn_again_only_when_its_data_changes(private: Settings):
     assert not caseloads.equals(first["caseload_by_worker"]["frame"])  # the halved FTE shows
     with pytest.raises(NotApplicable):
         data.chart_figure("caseload_by_worker", Scope.cost_centre("X"), draw("x"))
+
+
+def _nice_of(native_id: int) -> int:
+    """The nice value the kernel schedules a thread of this process at."""
+    with open(f"/proc/self/task/{native_id}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_preloader_runs_nicer_than_the_requests(layer: DataLayer):
+    """A new version's warming is background work: it takes the CPU the requests leave."""
+    import threading
+
+    from dashboard.data import PRELOAD_THREAD_NICE
+
+    mine = _nice_of(threading.get_native_id())
+    stop = layer.preload(0.05)
+    try:
+        deadline = time.monotonic() + 30
+        found: list[int] = []
+        while not found and time.monotonic() < deadline:
+            found = [
+                t.native_id
+                for t in threading.enumerate()
+                if t.name == "snapshot-preload" and t.native_id is not None
+            ]
+            time.sleep(0.05)
+        time.sleep(0.2)  # it lowers itself first thing
+        assert found
+        assert {_nice_of(tid) for tid in found} == {min(19, mine + PRELOAD_THREAD_NICE)}
+        assert _nice_of(threading.get_native_id()) == mine  # the caller's own is untouched
+    finally:
+        stop()

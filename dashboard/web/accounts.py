@@ -56,8 +56,10 @@ class Accounts:
         self._snapshots: SnapshotSource = store
         self._lock = threading.RLock()
         self._parts: dict[str, Any] = {}
-        # username -> (time read, version token, account changes or None, user, access)
-        self._identities: OrderedDict[str, tuple[float, str, int | None, Any, Any]] = OrderedDict()
+        # username -> (time read, account changes or None, access frames, user, access)
+        self._identities: OrderedDict[str, tuple[float, int | None, tuple, Any, Any]] = (
+            OrderedDict()
+        )
         self._changes: tuple[int, float] | None = None  # (counter, when it was read)
         self.clock = time.monotonic  # what identities' ages are measured with (tests move it)
         # Access resolved from the role snapshots, by (user, grants, day, frames): re-read every
@@ -122,23 +124,31 @@ class Accounts:
             changes = read_account_changes(conn)
         self._changes = None if changes is None else (int(changes), self.clock())
 
-    def identity(
-        self, username: str, token: str | None = None
-    ) -> tuple[User | None, Access | None]:
+    def identity(self, username: str) -> tuple[User | None, Access | None]:
         """The user's account (None: no account, e.g. single sign-on) and access, as of the
-        current snapshots (``token``: the store's version token, if the caller has just read
-        it) and the last account change (or at most ``IDENTITY_SECONDS`` ago)."""
-        token = self.store.version_token() if token is None else token
+        latest role, organisation and budget-holder snapshots and the last account change (or
+        at most ``IDENTITY_SECONDS`` ago).
+
+        Kept while those three frames are the very same objects (the data layer hands back the
+        same frame while a dataset's content is unchanged), not per store version: a new
+        snapshot of the workforce or a history write must not send every user's next request
+        to the store at once (700 users, at the moment their pages re-render)."""
         now = self.clock()
         changes, limit = self._followed_changes(now)
+        frames = access_frames(self._snapshots)
         with self._lock:
             hit = self._identities.get(username)
-            if hit is not None and now - hit[0] < limit and hit[1:3] == (token, changes):
+            if (
+                hit is not None
+                and now - hit[0] < limit
+                and hit[1] == changes
+                and all(old is new for old, new in zip(hit[2], frames, strict=True))
+            ):
                 return hit[3], hit[4]
         user = self.users.get(username)
-        access = None if user is not None and user.disabled else self._access(username)
+        access = None if user is not None and user.disabled else self._access(username, frames)
         with self._lock:
-            self._identities[username] = (now, token, changes, user, access)
+            self._identities[username] = (now, changes, frames, user, access)
             self._identities.move_to_end(username)
             while len(self._identities) > IDENTITY_ENTRIES:
                 self._identities.popitem(last=False)
@@ -151,12 +161,11 @@ class Accounts:
             return None, IDENTITY_SECONDS
         return followed[0], IDENTITY_MAX_SECONDS
 
-    def _access(self, username: str) -> Access | None:
+    def _access(self, username: str, frames: tuple[Any, ...]) -> Access | None:
         """``access_for``, resolved again only when its inputs changed. The store hands back
         the very same frame objects while a dataset keeps its version, so the frames' identities
         (held in the entry, so they cannot be reused) tell an unchanged snapshot; at regional
         scale resolving reads an organisation of thousands of teams."""
-        frames = access_frames(self._snapshots)
         grants = tuple(self.users.grants(username))
         key = (username, grants, self.settings.reporting_date(), *(id(f) for f in frames))
         with self._lock:

@@ -104,7 +104,8 @@ def _admit(ctx: context.WebContext, endpoint: str) -> Response | None:
     username = _identify(ctx)
     if username is None:
         return _unauthenticated(endpoint)
-    user, access = ctx.accounts.identity(username, request_version())
+    request_version()  # pinned first: what the identity's snapshots and the answer are of
+    user, access = ctx.accounts.identity(username)
     if ctx.settings.auth_mode == "embedded" and (user is None or user.disabled):
         cookie.clear()  # the account was removed or disabled since login
         return _unauthenticated(endpoint)
