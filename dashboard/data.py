@@ -17,6 +17,7 @@ Chart ids for :meth:`DataLayer.chart` are listed in ``dashboard/indicators/chart
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import threading
 import time
@@ -724,13 +725,24 @@ class DataLayer:
         variant: Hashable = None,
     ) -> T:
         """``draw(self.chart(chart_id, scope))``, kept with the chart's data: drawn again only
-        when what the chart reads changes (``variant``: anything else ``draw`` depends on).
+        when the chart's rows change (``variant``: anything else ``draw`` depends on), not
+        whenever a dataset it reads has a new version. At regional scale a workforce refresh
+        changes one team's caseload chart and leaves hundreds of others' rows as they were.
         The result is shared: callers must not change it."""
         if chart_id not in CHARTS:
             return draw(self.chart(chart_id, scope))  # says which charts there are
         chart_key = self._chart_key(self._current(), chart_id, scope)
+
+        def content() -> Hashable:
+            try:
+                return frame_digest(self.chart(chart_id, scope))
+            except TypeError:  # a value pandas cannot hash: keyed by the versions read
+                return chart_key[-1]
+
+        content_key = self._cached(("chart-content", *chart_key[1:]), content)
         return self._cached(
-            ("figure", *chart_key[1:-1], variant, chart_key[-1]),
+            # Keyed by content, so kept across versions (no inputs to go stale: ``()``).
+            ("figure", *chart_key[1:-1], variant, content_key, ()),
             lambda: draw(self.chart(chart_id, scope)),
         )
 
@@ -1183,3 +1195,16 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 clean[key] = value
         out.append(clean)
     return out
+
+
+def frame_digest(frame: pd.DataFrame) -> tuple[Any, ...]:
+    """What a frame holds (its columns, their types, its index and every value), as a small
+    hashable key: equal for equal frames, different (barring a 64-bit collision) otherwise."""
+    rows = pd.util.hash_pandas_object(frame, index=True).to_numpy() if len(frame) else ()
+    digest = hashlib.blake2b(bytes(memoryview(rows)) if len(frame) else b"", digest_size=16)
+    return (
+        tuple(str(c) for c in frame.columns),
+        tuple(str(t) for t in frame.dtypes),
+        len(frame),
+        digest.hexdigest(),
+    )

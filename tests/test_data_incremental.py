@@ -453,7 +453,8 @@ def test_a_refresh_that_changed_no_row_recomputes_nothing_but_shows_its_new_time
 
 def test_a_chart_is_drawn_again_only_when_its_data_changes(private: Settings):
     data = DataLayer(private)
-    team = Scope.team(halve_an_fte(private.source_url, data))  # in the source, not yet refreshed
+    changed = halve_an_fte(private.source_url, data)  # in the source, not yet refreshed
+    team = Scope.team(changed)
     drawn: list[str] = []
 
     def draw(chart_id: str):
@@ -464,16 +465,23 @@ def test_a_chart_is_drawn_again_only_when_its_data_changes(private: Settings):
         return figure
 
     ids = ("caseload_by_worker", "overdue_by_category")
+    other = Scope.team(next(t for t in sorted(map(int, data.teams()["org_id"])) if t != changed))
     first = {c: data.chart_figure(c, team, draw(c)) for c in ids}
     again = {c: data.chart_figure(c, team, draw(c)) for c in ids}
     assert drawn == list(ids) and all(again[c] is first[c] for c in ids)
     pd.testing.assert_frame_equal(first["caseload_by_worker"]["frame"], data.chart(ids[0], team))
+    theirs = data.chart_figure("caseload_by_worker", other, draw("other team"))
+    assert drawn == [*ids, "other team"]
 
     refresh(private, ["workforce"])
     after = {c: data.chart_figure(c, team, draw(c)) for c in ids}
 
-    assert drawn == [*ids, "caseload_by_worker"]  # the workforce chart only
+    assert drawn == [*ids, "other team", "caseload_by_worker"]  # the workforce chart only
     assert after["overdue_by_category"] is first["overdue_by_category"]
+    # Another team's caseloads read the new workforce too, but their rows are unchanged: not
+    # drawn again.
+    assert data.chart_figure("caseload_by_worker", other, draw("other team")) is theirs
+    assert drawn == [*ids, "other team", "caseload_by_worker"]
     caseloads = after["caseload_by_worker"]["frame"]
     pd.testing.assert_frame_equal(caseloads, data.chart("caseload_by_worker", team))
     assert not caseloads.equals(first["caseload_by_worker"]["frame"])  # the halved FTE shows
