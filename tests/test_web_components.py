@@ -159,7 +159,8 @@ def test_rag_tile_has_colour_class_word_and_symbol(rag, word, symbol):
     text = text_of(body)
     assert word in text and symbol in text
     assert "Overdue work" in text and "3" in text
-    assert "Computed 31 Mar 2026 06:15" in text
+    assert "Computed" not in text  # the freshness line is drawn apart
+    assert "Computed 31 Mar 2026 06:15" in text_of(components.tile_meta(tile))
 
 
 def test_no_data_tile_says_no_data_not_zero():
@@ -184,22 +185,33 @@ def test_failed_tile_shows_error_state_and_no_number():
 def test_failed_refresh_with_last_good_value_keeps_value_and_says_so():
     tile = value(status="failed", stale=True, error="timeout")
     body = components.tile_body(tile, None, AS_OF)
-    text = text_of(body)
-    assert "17" in text
-    assert "Refresh failed: last good value" in text
-    assert "Stale since 31 Mar 2026 06:15" in text
+    assert "17" in text_of(body)
+    meta = text_of(components.tile_meta(tile))
+    assert "Refresh failed: last good value" in meta
+    assert "Stale since 31 Mar 2026 06:15" in meta
+
+
+def test_failed_tile_without_a_value_has_no_last_good_value_badge():
+    tile = value(value=None, rag=None, status="failed", stale=True, error="timeout")
+    meta = text_of(components.tile_meta(tile))
+    assert "Refresh failed: last good value" not in meta
+    assert "Stale since 31 Mar 2026 06:15" in meta
 
 
 def test_stale_tile_has_badge_and_class():
     tile = value(stale=True)
-    assert components.tile_class(tile) == "tile tile--red tile--stale"
-    body = components.tile_body(tile, None, AS_OF)
-    assert "badge-stale" in classes_of(body)
-    assert "Stale since 31 Mar 2026 06:15" in text_of(body)
+    # Staleness is the freshness line's: the tile's own class is its numbers' (RAG).
+    assert components.tile_class(tile) == "tile tile--red"
+    assert components.tile_meta_class(tile) == "tile__meta tile__meta--stale"
+    meta = components.tile_meta(tile)
+    assert "badge-stale" in classes_of(meta)
+    assert "Stale since 31 Mar 2026 06:15" in text_of(meta)
+    assert "badge-stale" not in classes_of(components.tile_body(tile, None, AS_OF))
 
 
 def test_fresh_tile_has_no_stale_badge():
-    assert "badge-stale" not in classes_of(components.tile_body(value(), None, AS_OF))
+    assert "badge-stale" not in classes_of(components.tile_meta(value()))
+    assert components.tile_meta_class(value()) == "tile__meta"
 
 
 def test_context_indicator_has_no_rag_badge():
@@ -242,6 +254,11 @@ def test_tile_slot_is_a_button_only_when_a_list_exists():
     button = components.tile_slot(listed, "team")
     assert button.__class__.__name__ == "Button"
     assert button.id == {"type": "tile", "ind": "overdue_steps"}
+    # Its numbers and its freshness line are filled by two callbacks.
+    assert [c.id for c in button.children] == [
+        {"type": "tile-body", "ind": "overdue_steps"},
+        {"type": "tile-meta", "ind": "overdue_steps"},
+    ]
     assert components.tile_slot(plain, "budget").__class__.__name__ == "Div"
 
 

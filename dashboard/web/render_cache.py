@@ -74,7 +74,16 @@ VERSION_INPUT = "data-version"
 # Pattern-matching component types whose render callbacks hold aggregates only (no child rows).
 # A list's columns and its "N rows / Download" links are aggregates too: its rows come in blocks
 # from another callback (``_list_rows``), never cached, each block audited.
-AGGREGATE_TYPES = ("tile", "chart", "history", "matrix", "list", "list-links")
+AGGREGATE_TYPES = (
+    "tile",
+    "tile-body",
+    "tile-meta",
+    "chart",
+    "history",
+    "matrix",
+    "list",
+    "list-links",
+)
 EXTENSION_KEY = "csc_dashboard_render_cache"
 # Requests remembered for warming: at most this many keys, asked within this many seconds.
 RECENT_REQUESTS = 8192

@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, text
 
 from dashboard.data import DataLayer
 from dashboard.model import Scope
+from dashboard.web import components
 from dashboard.web.app import create_app
 from dashboard.web.grid_rows import BLOCK_ROWS
 from tests.conftest import skip_or_fail
@@ -134,6 +135,10 @@ def tile_number(dash_duo, indicator_id: str) -> int:
     return int(element.text.split()[0].replace(",", ""))
 
 
+def tile_meta(dash_duo, indicator_id: str) -> str:
+    return dash_duo.find_element(f"{tile_selector(indicator_id)} .tile__meta").text
+
+
 def save_full_page(dash_duo, name: str) -> None:
     driver = dash_duo.driver
     size = driver.get_window_size()
@@ -209,6 +214,10 @@ def test_a_tile_updates_live_after_a_refresh(dash_duo, small_demo_source_url, tm
 
     wait_until(lambda: tile_number(dash_duo, "overdue_steps") == before + 1, message="live tile")
     assert dash_duo.driver.execute_script("return performance.navigation.type") == 0  # no reload
+    # Its freshness line (drawn by a callback of its own) says when the new value was computed.
+    value = DataLayer(settings).value("overdue_steps", Scope.parse(f"team:{team_id}"))
+    computed = f"Computed {components.format_time(value.computed_at)}"
+    wait_until(lambda: tile_meta(dash_duo, "overdue_steps") == computed, message="its time")
     assert dash_duo.get_logs() == []
 
 
