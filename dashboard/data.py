@@ -46,7 +46,7 @@ from dashboard.indicators.measure import (
 )
 from dashboard.indicators.rag import effective_thresholds
 from dashboard.indicators.team import DERIVED_FRAMES
-from dashboard.model import Indicator, IndicatorValue, Scope, ScopeError, Tier
+from dashboard.model import Freshness, Indicator, IndicatorValue, Scope, ScopeError, Tier
 from dashboard.partition import PartitionedFrames
 from dashboard.priority import lower_this_thread
 from dashboard.reporting import ReportingPeriod
@@ -183,6 +183,9 @@ class DataLayer:
         # What each result computed recently showed (``_shown``), by its cache key; kept after
         # a new version evicts the result itself, to tell whether a page's numbers changed.
         self._results: OrderedDict[tuple[Any, ...], Hashable] = OrderedDict()
+        # The state the preloader's new one replaced, while it warms the new one: what a page
+        # showed there is computed from it when this worker did not compute it then.
+        self._previous: _State | None = None
         self._history_changes: dict[tuple[Any, Any], frozenset[str] | None] = {}
         # The (scope, indicators) asked for most recently, for the preloader.
         self._recent: OrderedDict[tuple[Scope, tuple[str, ...]], None] = OrderedDict()
@@ -227,8 +230,10 @@ class DataLayer:
             return state  # the preloader keeps it current: no query on the request path
         return self._check()
 
-    def _check(self) -> _State:
-        """The state of the store's current version, read now if it is new."""
+    def _check(self, keep_previous: bool = False) -> _State:
+        """The state of the store's current version, read now if it is new. ``keep_previous``
+        (the preloader): the state it replaces is kept until the new one is published, to
+        tell what a page showed in it (``unchanged_between``)."""
         token = self._token()  # one small query (or the request's), no pandas
         state = self._state
         if state is not None and state.token == token:
@@ -237,9 +242,12 @@ class DataLayer:
             state = self._state
             if state is not None and state.token == token:
                 return state  # another thread loaded it meanwhile
-            state = self._load(self.store.versions(), state)
+            previous = state
+            state = self._load(self.store.versions(), previous)
             with self._lock:
                 self._state = state
+                if keep_previous:
+                    self._previous = previous
                 for key in [k for k in self._cache if not state.holds(k[-1])]:
                     del self._cache[key]  # computed from a version that is gone
         return state
@@ -305,7 +313,8 @@ class DataLayer:
             while not stop.wait(every_s):
                 try:
                     started = time.perf_counter()
-                    state = self._check()  # outside a request: the store's own version query
+                    # Outside a request: the store's own version query.
+                    state = self._check(keep_previous=True)
                     for follower in self._followers:
                         follower()
                     self._followed_at = time.monotonic()
@@ -315,6 +324,7 @@ class DataLayer:
                             self._publish(state, stop, time.perf_counter() - started)
                         finally:
                             self._publishing = False
+                            self._previous = None  # its frames are not needed any more
                 except Exception as exc:  # the store is down: requests say so; keep trying
                     self._followed_at = None  # requests ask the store (and answer 503) again
                     if not failing:
@@ -437,10 +447,16 @@ class DataLayer:
     ) -> bool:
         """Do the measures and charts of ``scope`` that read a ``changed`` dataset show at
         ``new_token`` (the state being loaded) what they showed at ``old``? Computes the new
-        results (kept, as a render would); False if the old ones are not known."""
-        state = self._state
-        if state is None or state.token != new_token:
-            return False
+        results (kept, as a render would), and the old ones from the state the new one replaced
+        when this worker did not compute them then (another worker rendered the old page);
+        False when neither is known."""
+        state, previous = self._state, self._previous
+        if state is None or state.token != new_token or "organisation" in changed:
+            return False  # (a new organisation may resolve the scope to other teams)
+        if previous is not None and _inputs(previous.versions, changed) != _inputs(
+            old.content, changed
+        ):
+            previous = None  # not the state the page was last shown in
         try:
             resolved = self.resolve(scope)
         except ScopeError:
@@ -451,7 +467,10 @@ class DataLayer:
             reads = self._reads[indicator_id] | scope_reads
             if not (reads & changed) or not definition.applies_to(scope):
                 continue
-            was = self._results.get(("measure", indicator_id, scope, _inputs(old.content, reads)))
+            old_key = ("measure", indicator_id, scope, _inputs(old.content, reads))
+            if old_key not in self._results and previous is not None:
+                self._measure(previous, definition, resolved)  # records what it showed
+            was = self._results.get(old_key)
             if was is None:
                 return False
             self._measure(state, definition, resolved)
@@ -461,11 +480,14 @@ class DataLayer:
             reads = {*CHARTS[chart_id].datasets, "organisation", *scope_reads}
             if not (reads & changed):
                 continue
-            was = self._results.get(("chart", chart_id, scope, _inputs(old.content, reads)))
-            if was is None:
-                return False
+            old_key = ("chart", chart_id, scope, _inputs(old.content, reads))
             try:
-                self.chart(chart_id, scope)
+                if old_key not in self._results and previous is not None:
+                    self._chart_frame(previous, chart_id, scope, resolved)
+                was = self._results.get(old_key)
+                if was is None:
+                    return False
+                self._chart_frame(state, chart_id, scope, resolved)
             except ScopeError:
                 return False
             if self._results.get(self._chart_key(state, chart_id, scope)) != was:
@@ -610,6 +632,22 @@ class DataLayer:
 
     def applicable(self, scope: Scope) -> list[str]:
         return [key for key, d in self._definitions.items() if d.applies_to(scope)]
+
+    def freshness(self, scope: Scope, ids: Sequence[str]) -> list[Freshness]:
+        """How fresh each of ``ids`` is in ``scope`` (as a tile's freshness line says), from
+        the snapshots' metadata alone: no measure runs. Not applicable: no time."""
+        state = self._current()
+        found = []
+        for indicator_id in ids:
+            definition = self._definitions.get(indicator_id)
+            if definition is None or not definition.applies_to(scope):
+                found.append(Freshness())
+                continue
+            datasets = definition.indicator.datasets
+            computed_at, stale, errors = self._freshness(state, datasets)
+            shown = all(d in state.snapshots for d in datasets)
+            found.append(Freshness(computed_at, stale, bool(errors) and shown))
+        return found
 
     def values(
         self, scope: Scope, ids: Sequence[str] | None = None, *, remember: bool = True
@@ -790,11 +828,15 @@ class DataLayer:
         )
         if not applies:
             raise NotApplicable(f"chart {chart_id} does not apply to scope {scope}")
-        state = self._current()
-        resolved = self.resolve(scope)
+        return self._chart_frame(self._current(), chart_id, scope, self.resolve(scope)).copy()
+
+    def _chart_frame(
+        self, state: _State, chart_id: str, scope: Scope, resolved: ResolvedScope
+    ) -> pd.DataFrame:
+        """The chart's rows in ``state`` (cached while it is current): not to be changed."""
+        chart = CHARTS[chart_id]
         if any(d not in state.snapshots for d in chart.datasets):
             return pd.DataFrame()
-
         key = self._chart_key(state, chart_id, scope)
 
         def build() -> pd.DataFrame:
@@ -802,7 +844,7 @@ class DataLayer:
             self._remember_shown(key, _shown(frame, whole=True))
             return frame
 
-        return self._cached(key, build).copy()
+        return self._cached(key, build)
 
     def chart_figure(
         self,

@@ -112,9 +112,10 @@ DERIVED_FRAMES = {"workforce": (("active_workers", _one_row_per_worker),)}
 
 def caseload_rows(data: MeasureInput) -> pd.DataFrame:
     """Active case-holding workers of teams in scope, with children held and caseload per FTE."""
-    workers = active_workers(data)
+    # The scope's teams first: their rows of the shared frame are indexed (a team's caseload
+    # reads its own workers, not the borough's).
+    workers = data.scope.filter_teams(active_workers(data))
     workers = workers[workers["role"].isin(CASE_HOLDING_ROLES).fillna(False).astype(bool)]
-    workers = data.scope.filter_teams(workers)
     fte = workers["fte"].astype("float64")
     children = workers["allocations"].astype("Int64").fillna(0)
     return pd.DataFrame(

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from dash import dcc, html
 
-from dashboard.model import Indicator, IndicatorValue, Polarity
+from dashboard.model import Freshness, Indicator, IndicatorValue, Polarity
 from dashboard.web import grid_rows
 
 LOCAL_TIME = ZoneInfo("Europe/London")
@@ -249,21 +249,21 @@ def tile_body(value: IndicatorValue, history: pd.DataFrame | None, as_of: dt.dat
     return parts
 
 
-def tile_meta(value: IndicatorValue) -> list[Any]:
+def tile_meta(fresh: Freshness) -> list[Any]:
     """A tile's freshness line: when its value was computed, and whether that is stale or the
     last good value after a failed refresh."""
-    meta: list[Any] = [f"Computed {format_time(value.computed_at)}"]
-    if value.stale:
+    meta: list[Any] = [f"Computed {format_time(fresh.computed_at)}"]
+    if fresh.stale:
         meta.append(
-            html.Span(f"Stale since {format_time(value.computed_at)}", className="badge-stale")
+            html.Span(f"Stale since {format_time(fresh.computed_at)}", className="badge-stale")
         )
-    if value.status == "failed" and tile_state(value) != "failed":
+    if fresh.refresh_failed:
         meta.append(html.Span("Refresh failed: last good value", className="badge-stale"))
     return meta
 
 
-def tile_meta_class(value: IndicatorValue) -> str:
-    return "tile__meta tile__meta--stale" if value.stale else "tile__meta"
+def tile_meta_class(fresh: Freshness) -> str:
+    return "tile__meta tile__meta--stale" if fresh.stale else "tile__meta"
 
 
 def comparison_line(comparison: Comparison, unit: str) -> html.Span:

@@ -30,9 +30,11 @@ has loaded a new snapshot, ``install``'s warmer renders each of those again for 
 as that user, before the version is published to the browsers (``DataLayer.on_new_version``):
 the burst of re-renders that follows every new snapshot is then answered from memory. A warmed
 entry is still only served to a request whose own user passes ``scope_or_abort`` for its scope.
-A request whose page reads nothing that changed between the version it was last rendered for
-and the new one (``same``: e.g. a budget page when only the workforce was refreshed, or a team
-whose history rows were not rewritten) gets that answer carried over instead of rendered.
+A request whose page shows nothing that changed between the version it was last rendered for
+and the new one (``same``: e.g. a budget page when only the workforce was refreshed, a team
+whose workers did not change when another team's did, or any page after a refresh that changed
+no row) gets that answer carried over instead of rendered. (What does change with every
+version, the tiles' computed times, is a callback of its own, never carried over.)
 
 Shared between workers (``shared``: the snapshot store's ``store_renders`` table, on by default
 with a PostgreSQL store): a worker's browsers are its own, but a borough or service page is open
@@ -193,8 +195,10 @@ class RenderCache:
         return None if entry is None else (version, entry)
 
     def carry(self, key: tuple[Hashable, ...], entry: _Entry) -> None:
-        """Keep ``entry``'s answer for ``key`` too, as if rendered now."""
-        self._keep(key, Response(entry.body, mimetype=entry.mimetype))
+        """Keep ``entry``'s answer for ``key`` too, as if rendered now (and share it)."""
+        kept = self._keep(key, Response(entry.body, mimetype=entry.mimetype))
+        if kept is not None:
+            self.share(key, kept)
 
     def holds(self, key: Hashable) -> bool:
         with self._lock:
@@ -451,22 +455,14 @@ def install(
         """Render the recently asked requests for ``version``, each as the user who asked it
         last; returns how many were rendered here. Run by the preloader before it publishes
         ``version``, so the browsers' re-renders after a new snapshot find their answers.
-        With a shared store, each request is rendered by the first worker to claim it, and
-        read from the store by the others."""
+        With a shared store, each request is rendered (or carried over, when ``same`` says its
+        page shows nothing new) by the first worker to claim it, and read from the store by the
+        others."""
         done = carried = 0
-        todo = []
         cache.begin_warming(version)
-        for base, asked in cache.recent():
-            key = (*base, version)
-            if cache.holds(key):
-                continue
-            previous = cache.last_rendered(base)
-            if previous is not None and same is not None and same(asked.body, previous[0], version):
-                cache.carry(key, previous[1])
-                carried += 1
-                continue
-            todo.append((key, asked))
-        if todo and cache.shared is not None:  # what a worker that was quicker already rendered
+        todo = [((*base, version), asked) for base, asked in cache.recent()]
+        todo = [(key, asked) for key, asked in todo if not cache.holds(key)]
+        if todo and cache.shared is not None:  # what a worker that was quicker already did
             found = cache.fetch([key for key, _ in todo])
             todo = [(key, asked) for key, asked in todo if key not in found]
             # This worker's own renders first: its data layer still holds what they read, so
@@ -478,6 +474,18 @@ def install(
                 break
             if not cache.claim(key):
                 theirs.append((key, asked))
+                continue
+            # Claimed: carried over if the page shows nothing new (telling that costs the
+            # page's changed measures: one worker pays it, the others read the answer).
+            previous = cache.last_rendered(key[:-1])
+            if (
+                previous is not None
+                and same is not None
+                and previous[0] != version
+                and same(asked.body, previous[0], version)
+            ):
+                cache.carry(key, previous[1])
+                carried += 1
             elif render(key, asked):
                 done += 1
         deadline = cache.clock() + SHARED_WAIT_S
