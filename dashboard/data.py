@@ -26,6 +26,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from dashboard.config import Settings
@@ -36,7 +37,7 @@ from dashboard.indicators.catalogue import (
     rag_of,
     team_matrix_frame,
 )
-from dashboard.indicators.charts import CHARTS
+from dashboard.indicators.charts import CHARTS, TEAM_LOCAL_CHARTS
 from dashboard.indicators.declared import full_catalogue
 from dashboard.indicators.measure import (
     DEFAULT_POPULATION,
@@ -45,7 +46,7 @@ from dashboard.indicators.measure import (
     full_name,
 )
 from dashboard.indicators.rag import effective_thresholds
-from dashboard.indicators.team import DERIVED_FRAMES
+from dashboard.indicators.team import DERIVED_FRAMES, TEAM_LOCAL
 from dashboard.model import Freshness, Indicator, IndicatorValue, Scope, ScopeError, Tier
 from dashboard.partition import PartitionedFrames
 from dashboard.priority import lower_this_thread
@@ -74,6 +75,8 @@ PUBLISHED_KEPT = 8  # published versions remembered, to tell what changed betwee
 FOLLOW_FRESH_S = 5.0
 # What the recent results showed (a small digest each), kept across versions.
 RESULTS_KEPT = 65536
+# Per-team digests of the rows of a dataset version (and its derived frames), kept.
+TEAM_DIGESTS_KEPT = 64
 HISTORY = "<history>"  # the daily history's write stamp, beside the datasets a result reads
 DEFAULT_REFRESH = dt.timedelta(hours=1)  # for a dataset whose file is gone or broken
 T = TypeVar("T")
@@ -186,6 +189,8 @@ class DataLayer:
         # The state the preloader's new one replaced, while it warms the new one: what a page
         # showed there is computed from it when this worker did not compute it then.
         self._previous: _State | None = None
+        # (dataset id, content) -> team id -> digest of that team's rows (``_team_rows``).
+        self._team_digests: OrderedDict[tuple[str, Hashable], dict[Any, Hashable]] = OrderedDict()
         self._history_changes: dict[tuple[Any, Any], frozenset[str] | None] = {}
         # The (scope, indicators) asked for most recently, for the preloader.
         self._recent: OrderedDict[tuple[Scope, tuple[str, ...]], None] = OrderedDict()
@@ -462,11 +467,18 @@ class DataLayer:
         except ScopeError:
             return False
         scope_reads = set(self._scope_reads(scope))
+        teams = resolved.team_ids
+
+        def teams_kept(datasets: set[str]) -> bool:
+            return teams is not None and self._teams_kept(old, previous, state, datasets, teams)
+
         for indicator_id in indicator_ids:
             definition = self._definitions[indicator_id]
             reads = self._reads[indicator_id] | scope_reads
             if not (reads & changed) or not definition.applies_to(scope):
                 continue
+            if definition.measure in TEAM_LOCAL and teams_kept(reads & changed):
+                continue  # its teams' rows are as they were: so is its result
             old_key = ("measure", indicator_id, scope, _inputs(old.content, reads))
             if old_key not in self._results and previous is not None:
                 self._measure(previous, definition, resolved)  # records what it showed
@@ -479,6 +491,8 @@ class DataLayer:
         for chart_id in chart_ids:
             reads = {*CHARTS[chart_id].datasets, "organisation", *scope_reads}
             if not (reads & changed):
+                continue
+            if chart_id in TEAM_LOCAL_CHARTS and teams_kept(reads & changed):
                 continue
             old_key = ("chart", chart_id, scope, _inputs(old.content, reads))
             try:
@@ -493,6 +507,57 @@ class DataLayer:
             if self._results.get(self._chart_key(state, chart_id, scope)) != was:
                 return False
         return True
+
+    def _teams_kept(
+        self,
+        old: _Published,
+        previous: _State | None,
+        state: _State,
+        datasets: set[str],
+        teams: frozenset[int],
+    ) -> bool:
+        """Are ``teams``' rows of each of ``datasets`` (and of the frames derived from it) in
+        ``state`` what they were at ``old``? False when that cannot be told."""
+        for dataset_id in datasets:
+            new = self._team_rows(state, dataset_id)
+            was = self._team_digests.get((dataset_id, old.content.get(dataset_id)))
+            if was is None and previous is not None:
+                if previous.versions.get(dataset_id) == old.content.get(dataset_id):
+                    was = self._team_rows(previous, dataset_id)
+            if new is None or was is None:
+                return False
+            if any(new.get(team) != was.get(team) for team in teams):
+                return False
+        return True
+
+    def _team_rows(self, state: _State, dataset_id: str) -> dict[Any, Hashable] | None:
+        """Team id -> a digest of that team's rows of ``dataset_id`` in ``state`` and of the
+        frames derived from it (in order); None if it has no ``team_id`` column. Once per
+        dataset content (O(rows))."""
+        key = (dataset_id, state.versions.get(dataset_id))
+        with self._lock:
+            found = self._team_digests.get(key)
+        if found is not None:
+            return found
+        if dataset_id not in state.snapshots:
+            return None
+        frame = state.frames[dataset_id]
+        if "team_id" not in frame.columns:
+            return None
+        parts = [frame] + [
+            state.frames.derived(frame, name, build)
+            for name, build in DERIVED_FRAMES.get(dataset_id, ())
+        ]
+        try:
+            digests = [_rows_by_team(part) for part in parts]
+        except (TypeError, KeyError, ValueError):  # unhashable values, a team id not a number
+            return None
+        found = {team: tuple(d.get(team) for d in digests) for team in set().union(*digests)}
+        with self._lock:
+            self._team_digests[key] = found
+            while len(self._team_digests) > TEAM_DIGESTS_KEPT:
+                self._team_digests.popitem(last=False)
+        return found
 
     def _history_changed(self, before: Any, after: Any) -> frozenset[str] | None:
         """The scopes whose history rows were written after stamp ``before`` (one query per
@@ -1356,6 +1421,29 @@ def _shown(result: Any, *, whole: bool = False) -> Hashable:
     if result is None or isinstance(result, str | int | float | bool | dt.date):
         return (type(result).__name__, result)
     return ("repr", type(result).__name__, repr(result))
+
+
+def _rows_by_team(frame: pd.DataFrame) -> dict[Any, tuple[int, int, int]]:
+    """Team id (None for rows without one) -> (rows, and two 64-bit digests of its rows'
+    values in order): equal for a team whose rows are the same, in the same order."""
+    if frame.empty:
+        return {}
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype="uint64")
+    codes, teams = pd.factorize(frame["team_id"], use_na_sentinel=True)
+    order = np.argsort(codes, kind="stable")
+    codes, hashes = codes[order], hashes[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    counts = np.diff(np.r_[starts, len(codes)])
+    rank = (np.arange(len(codes)) - np.repeat(starts, counts)).astype("uint64")
+    with np.errstate(over="ignore"):
+        weighted = np.add.reduceat(hashes * (rank * np.uint64(2) + np.uint64(1)), starts)
+    xored = np.bitwise_xor.reduceat(hashes, starts)
+    found = {}
+    for start, count, total, xor in zip(starts, counts, weighted, xored, strict=True):
+        code = codes[start]
+        team = None if code < 0 else int(teams[code])
+        found[team] = (int(count), int(total), int(xor))
+    return found
 
 
 def frame_digest(frame: pd.DataFrame) -> tuple[Any, ...]:

@@ -208,3 +208,49 @@ def test_a_shared_answer_older_than_the_time_limit_is_not_used(tmp_path):
     assert cache.fetch([key]) == {}
     assert not cache.holds(key)
     store.dispose()
+
+
+def test_a_page_another_worker_rendered_is_carried_over_by_the_worker_that_claims_it(
+    borough, store
+):
+    """Worker 1 rendered team A's page, worker 2 team B's (each read the other's from the
+    store). A workforce change in team A: worker 1, warming the new version, claims both pages.
+    It renders A again, and carries B's over: B's numbers did not change, which it tells by
+    computing what B showed before from the state the new one replaced (it never computed
+    that itself)."""
+    first, second = create_app(borough.settings), create_app(borough.settings)
+    data = web_context.of(first.server).data
+    team_a = own_team(borough)
+    team_b = next(f"team:{int(t)}" for t in data.teams()["org_id"] if f"team:{int(t)}" != team_a)
+    stop = data.preload(0.05, stale_after_s=30)
+    try:
+        wait_until(lambda: data.served_token() is not None, "a version published")
+        one, two = logged_in(first, borough.director), logged_in(second, borough.director)
+        old = data.served_token()
+        before = {}
+        for client, team in ((one, team_a), (two, team_a), (two, team_b), (one, team_b)):
+            answer = post(client, tiles_body(TEAM_TILES, old, team))
+            assert answer.status_code == 200
+            before[team] = answer.data
+        cache = render_cache.of(first.server)
+        assert (cache.misses, cache.fetched) == (1, 1)  # A rendered here, B read from the store
+        rendered, carried = cache.warmed, cache.carried
+        assert halve_team_fte(borough.settings, team_a) > 0
+        assert not refresh_datasets(borough.settings, ["workforce"], store=store).failed
+        final = store.version_token()
+        wait_until(lambda: data.served_token() == final, "the new version published")
+
+        assert (cache.warmed - rendered, cache.carried - carried) == (1, 1)
+        after = {team: post(one, tiles_body(TEAM_TILES, final, team)).data for team in before}
+        assert after[team_b] == before[team_b] and after[team_a] != before[team_a]
+        fresh = create_app(borough.settings.model_copy(update={"shared_renders": False}))
+        viewer = logged_in(fresh, borough.director)
+        for team in before:
+            assert after[team] == post(viewer, tiles_body(TEAM_TILES, None, team)).data, team
+        # The carried answer is shared like a rendered one: worker 2 reads it.
+        theirs = render_cache.of(second.server)
+        fetched = theirs.fetched
+        assert post(two, tiles_body(TEAM_TILES, final, team_b)).data == before[team_b]
+        assert theirs.fetched == fetched + 1
+    finally:
+        stop()
