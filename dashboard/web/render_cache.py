@@ -139,8 +139,12 @@ class RenderCache:
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
         shared: Any = None,
+        unshared: Iterable[str] = (),
     ) -> None:
         self.version = version
+        # Callbacks (``output`` strings) each worker renders for itself even with a shared
+        # store: cheaper than the store's round trips (a tile's freshness line).
+        self.unshared = frozenset(unshared)
         self.ttl_s = ttl_s
         self.max_bytes = max_bytes
         self.clock = clock
@@ -195,10 +199,8 @@ class RenderCache:
         return None if entry is None else (version, entry)
 
     def carry(self, key: tuple[Hashable, ...], entry: _Entry) -> None:
-        """Keep ``entry``'s answer for ``key`` too, as if rendered now (and share it)."""
-        kept = self._keep(key, Response(entry.body, mimetype=entry.mimetype))
-        if kept is not None:
-            self.share(key, kept)
+        """Keep ``entry``'s answer for ``key`` too, as if rendered now."""
+        self._keep(key, Response(entry.body, mimetype=entry.mimetype))
 
     def holds(self, key: Hashable) -> bool:
         with self._lock:
@@ -227,7 +229,7 @@ class RenderCache:
                     return Response(flight.entry.body, mimetype=flight.entry.mimetype)
                 continue  # the computation failed or was refused: compute (or wait) again
             try:
-                if look and self.shared is not None:
+                if look and self._shares(key):
                     found = self.fetch([key]).get(key)
                     if found is not None:
                         flight.entry = found
@@ -249,9 +251,12 @@ class RenderCache:
 
     # --- shared with the other workers ---------------------------------------------------------
 
+    def _shares(self, key: Hashable) -> bool:
+        return self.shared is not None and isinstance(key, tuple) and key[0] not in self.unshared
+
     def claim(self, key: tuple[Hashable, ...]) -> bool:
         """May this worker render ``key``? (Always, without a shared store or when it fails.)"""
-        if self.shared is None:
+        if not self._shares(key):
             return True
         try:
             return bool(self.shared.claim_render(shared_key(key), self.worker))
@@ -260,7 +265,7 @@ class RenderCache:
             return True
 
     def share(self, key: Hashable, entry: _Entry) -> None:
-        if self.shared is None or not isinstance(key, tuple):
+        if not self._shares(key):
             return
         try:
             self.shared.put_render(shared_key(key), entry.body, entry.mimetype, self.worker)
@@ -269,9 +274,9 @@ class RenderCache:
 
     def fetch(self, keys: Iterable[tuple[Hashable, ...]]) -> dict[Hashable, _Entry]:
         """The answers the other workers kept for ``keys`` within ``ttl_s``, now kept here too."""
-        if self.shared is None:
+        names = {shared_key(key): key for key in keys if self._shares(key)}
+        if not names:
             return {}
-        names = {shared_key(key): key for key in keys}
         try:
             found = self.shared.renders(names)
         except Exception:
@@ -455,9 +460,9 @@ def install(
         """Render the recently asked requests for ``version``, each as the user who asked it
         last; returns how many were rendered here. Run by the preloader before it publishes
         ``version``, so the browsers' re-renders after a new snapshot find their answers.
-        With a shared store, each request is rendered (or carried over, when ``same`` says its
-        page shows nothing new) by the first worker to claim it, and read from the store by the
-        others."""
+        A request whose page shows nothing new (``same``) is carried over; with a shared store,
+        each of the others is rendered by the first worker to claim it, and read from the store
+        by the others."""
         done = carried = 0
         cache.begin_warming(version)
         todo = [((*base, version), asked) for base, asked in cache.recent()]
@@ -472,11 +477,8 @@ def install(
         for key, asked in todo:
             if superseded():
                 break
-            if not cache.claim(key):
-                theirs.append((key, asked))
-                continue
-            # Claimed: carried over if the page shows nothing new (telling that costs the
-            # page's changed measures: one worker pays it, the others read the answer).
+            # Carried over if the page shows nothing new (told from its teams' rows, or from
+            # its changed measures); no other worker needs to know.
             previous = cache.last_rendered(key[:-1])
             if (
                 previous is not None
@@ -486,6 +488,8 @@ def install(
             ):
                 cache.carry(key, previous[1])
                 carried += 1
+            elif not cache.claim(key):
+                theirs.append((key, asked))
             elif render(key, asked):
                 done += 1
         deadline = cache.clock() + SHARED_WAIT_S
