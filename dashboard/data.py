@@ -26,6 +26,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from dashboard.config import Settings
@@ -36,7 +37,7 @@ from dashboard.indicators.catalogue import (
     rag_of,
     team_matrix_frame,
 )
-from dashboard.indicators.charts import CHARTS
+from dashboard.indicators.charts import CHARTS, TEAM_LOCAL_CHARTS
 from dashboard.indicators.declared import full_catalogue
 from dashboard.indicators.measure import (
     DEFAULT_POPULATION,
@@ -45,8 +46,8 @@ from dashboard.indicators.measure import (
     full_name,
 )
 from dashboard.indicators.rag import effective_thresholds
-from dashboard.indicators.team import DERIVED_FRAMES
-from dashboard.model import Indicator, IndicatorValue, Scope, ScopeError, Tier
+from dashboard.indicators.team import DERIVED_FRAMES, TEAM_LOCAL
+from dashboard.model import Freshness, Indicator, IndicatorValue, Scope, ScopeError, Tier
 from dashboard.partition import PartitionedFrames
 from dashboard.priority import lower_this_thread
 from dashboard.reporting import ReportingPeriod
@@ -72,6 +73,10 @@ PUBLISHED_KEPT = 8  # published versions remembered, to tell what changed betwee
 # While the preloader's last good look at the store is this recent (and at least a few of its
 # intervals), requests use what it published instead of asking the store for its version.
 FOLLOW_FRESH_S = 5.0
+# What the recent results showed (a small digest each), kept across versions.
+RESULTS_KEPT = 65536
+# Per-team digests of the rows of a dataset version (and its derived frames), kept.
+TEAM_DIGESTS_KEPT = 64
 HISTORY = "<history>"  # the daily history's write stamp, beside the datasets a result reads
 DEFAULT_REFRESH = dt.timedelta(hours=1)  # for a dataset whose file is gone or broken
 T = TypeVar("T")
@@ -96,17 +101,27 @@ class _State:
     # cached result's key says it was computed from. A refresh that changed no row keeps it,
     # and with it every result computed from that dataset.
     versions: dict[str, Hashable]
-    # Each dataset's snapshot identity (version, computed_at), as the store's frame cache keys
-    # it, and HISTORY's last write: what a page shows changes with these (the computed time).
-    stamps: dict[str, Hashable]
 
     def inputs(self, names: Iterable[str]) -> Inputs:
         """The versions of ``names`` (None: no snapshot), the last part of every cache key."""
-        return tuple((name, self.versions.get(name)) for name in sorted(set(names)))
+        return _inputs(self.versions, names)
 
     def holds(self, inputs: Inputs) -> bool:
         """Are these still the versions of these inputs? (If not, the result is superseded.)"""
         return all(self.versions.get(name) == version for name, version in inputs)
+
+
+def _inputs(versions: dict[str, Hashable], names: Iterable[str]) -> Inputs:
+    return tuple((name, versions.get(name)) for name in sorted(set(names)))
+
+
+@dataclass(frozen=True)
+class _Published:
+    """What a version the preloader loaded was made of (``DataLayer.unchanged_between``)."""
+
+    content: dict[str, Hashable]  # _State.versions: each dataset's content, HISTORY's stamp
+    attempts: dict[str, tuple[str, str]]  # dataset id -> its latest attempt's (status, error)
+    day: dt.date  # the reporting date (what a tile's comparisons are counted back from)
 
 
 class DataLayer:
@@ -164,11 +179,18 @@ class DataLayer:
         self._warmers: list[Callable[[str, Callable[[], bool]], int]] = []
         # Called at each of the preloader's looks at the store (e.g. the account counter).
         self._followers: list[Callable[[], None]] = []
-        # What each of the last few versions the preloader loaded was made of: dataset versions,
-        # HISTORY's stamp and each dataset's latest attempt (``unchanged_between``).
-        self._published: OrderedDict[str, tuple[dict[str, Hashable], dict[str, str]]] = (
-            OrderedDict()
-        )
+        # What each of the last few versions the preloader loaded was made of: each dataset's
+        # content and HISTORY's stamp, each dataset's latest attempt and the reporting day
+        # (``unchanged_between``).
+        self._published: OrderedDict[str, _Published] = OrderedDict()
+        # What each result computed recently showed (``_shown``), by its cache key; kept after
+        # a new version evicts the result itself, to tell whether a page's numbers changed.
+        self._results: OrderedDict[tuple[Any, ...], Hashable] = OrderedDict()
+        # The state the preloader's new one replaced, while it warms the new one: what a page
+        # showed there is computed from it when this worker did not compute it then.
+        self._previous: _State | None = None
+        # (dataset id, content) -> team id -> digest of that team's rows (``_team_rows``).
+        self._team_digests: OrderedDict[tuple[str, Hashable], dict[Any, Hashable]] = OrderedDict()
         self._history_changes: dict[tuple[Any, Any], frozenset[str] | None] = {}
         # The (scope, indicators) asked for most recently, for the preloader.
         self._recent: OrderedDict[tuple[Scope, tuple[str, ...]], None] = OrderedDict()
@@ -213,8 +235,10 @@ class DataLayer:
             return state  # the preloader keeps it current: no query on the request path
         return self._check()
 
-    def _check(self) -> _State:
-        """The state of the store's current version, read now if it is new."""
+    def _check(self, keep_previous: bool = False) -> _State:
+        """The state of the store's current version, read now if it is new. ``keep_previous``
+        (the preloader): the state it replaces is kept until the new one is published, to
+        tell what a page showed in it (``unchanged_between``)."""
         token = self._token()  # one small query (or the request's), no pandas
         state = self._state
         if state is not None and state.token == token:
@@ -223,9 +247,12 @@ class DataLayer:
             state = self._state
             if state is not None and state.token == token:
                 return state  # another thread loaded it meanwhile
-            state = self._load(self.store.versions(), state)
+            previous = state
+            state = self._load(self.store.versions(), previous)
             with self._lock:
                 self._state = state
+                if keep_previous:
+                    self._previous = previous
                 for key in [k for k in self._cache if not state.holds(k[-1])]:
                     del self._cache[key]  # computed from a version that is gone
         return state
@@ -264,14 +291,9 @@ class DataLayer:
                     frames.positions(frames.derived(frames[dataset_id], name, build), "team_id")
                 except Exception:  # e.g. a column missing: the measures that need it say so
                     log.exception("could not derive %s from %s", name, dataset_id)
-        # Versions as read with each frame (a newer one than ``versions`` says is its own).
-        identity: dict[str, Hashable] = {key: _identity(s) for key, s in snapshots.items()}
-        identity[HISTORY] = versions.history
         contents: dict[str, Hashable] = {key: _content(s) for key, s in snapshots.items()}
         contents[HISTORY] = versions.history
-        return _State(
-            versions.token, snapshots, dict(self.store.status()), frames, contents, identity
-        )
+        return _State(versions.token, snapshots, dict(self.store.status()), frames, contents)
 
     def warm(self) -> None:
         """Read, decode and index the latest snapshots now (a new web worker, before serving)."""
@@ -296,7 +318,8 @@ class DataLayer:
             while not stop.wait(every_s):
                 try:
                     started = time.perf_counter()
-                    state = self._check()  # outside a request: the store's own version query
+                    # Outside a request: the store's own version query.
+                    state = self._check(keep_previous=True)
                     for follower in self._followers:
                         follower()
                     self._followed_at = time.monotonic()
@@ -306,6 +329,7 @@ class DataLayer:
                             self._publish(state, stop, time.perf_counter() - started)
                         finally:
                             self._publishing = False
+                            self._previous = None  # its frames are not needed any more
                 except Exception as exc:  # the store is down: requests say so; keep trying
                     self._followed_at = None  # requests ask the store (and answer 503) again
                     if not failing:
@@ -354,12 +378,16 @@ class DataLayer:
         )
 
     def _remember_published(self, state: _State) -> None:
-        attempts = {
-            dataset_id: str(getattr(getattr(status, "last_attempt", None), "status", "ok"))
-            for dataset_id, status in state.status.items()
-        }
+        attempts = {}
+        for dataset_id, status in state.status.items():
+            attempt = getattr(status, "last_attempt", None)
+            attempts[dataset_id] = (
+                str(getattr(attempt, "status", "ok")),
+                str(getattr(attempt, "error", None) or ""),
+            )
+        published = _Published(dict(state.versions), attempts, self.settings.reporting_date())
         with self._lock:
-            self._published[state.token] = (dict(state.stamps), attempts)
+            self._published[state.token] = published
             while len(self._published) > PUBLISHED_KEPT:
                 self._published.popitem(last=False)
 
@@ -372,16 +400,23 @@ class DataLayer:
         chart_ids: Iterable[str] = (),
     ) -> bool:
         """Does a page of ``scope`` showing ``indicator_ids`` (with their daily history) and
-        ``chart_ids`` look the same at ``new_token`` as at ``old_token``? True only if the
-        preloader loaded both and none of the datasets it reads (its indicators', its charts' and
-        its scope's) has a new version or a new failure, and no history row of its scope (or its
-        teams) was written in between. Anything unknown answers False (render again)."""
+        ``chart_ids`` show the same numbers at ``new_token`` as at ``old_token``? (Its tiles'
+        computed times are drawn apart, for every version: ``callbacks.render_tile_meta``.)
+
+        True only if the preloader loaded both, no dataset the page reads (its indicators', its
+        charts', its scope's and the team names) has a new failure or error, the reporting day
+        is the same, no history row of its scope (or its teams) was written in between, and
+        each dataset read either kept its content (a refresh that changed no row) or changed
+        no number the page shows: each of its measures and charts that reads a changed dataset
+        is computed for ``new_token`` and compared with what it showed at ``old_token``. So at
+        regional scale a workforce change in one team renders that team's page (and its
+        service's and the borough's) again, not every team's. Anything unknown answers False
+        (render again)."""
         with self._lock:
             old, new = self._published.get(old_token), self._published.get(new_token)
-        if old is None or new is None:
+        if old is None or new is None or old.day != new.day:
             return False
-        (old_versions, old_attempts), (new_versions, new_attempts) = old, new
-        reads = set(self._scope_reads(scope))
+        reads = set(self._scope_reads(scope)) | {"organisation"}
         for indicator_id in indicator_ids:
             if indicator_id not in self._reads:
                 return False
@@ -390,16 +425,139 @@ class DataLayer:
             if chart_id not in CHARTS:
                 return False
             reads |= set(CHARTS[chart_id].datasets)
-        for dataset_id in reads:
-            if old_versions.get(dataset_id) != new_versions.get(dataset_id):
-                return False
-            if old_attempts.get(dataset_id) != new_attempts.get(dataset_id):
-                return False
-        before, after = old_versions.get(HISTORY), new_versions.get(HISTORY)
+        reads.discard(HISTORY)
+        if any(old.attempts.get(d) != new.attempts.get(d) for d in reads):
+            return False
+        changed = {d for d in reads if old.content.get(d) != new.content.get(d)}
+        if changed and not self._same_shown(
+            old, new_token, scope, indicator_ids, chart_ids, changed
+        ):
+            return False
+        before, after = old.content.get(HISTORY), new.content.get(HISTORY)
         if before == after:
             return True
-        changed = self._history_changed(before, after)
-        return changed is not None and not (set(self._history_scopes(scope)) & changed)
+        history_changed = self._history_changed(before, after)
+        return history_changed is not None and not (
+            set(self._history_scopes(scope)) & history_changed
+        )
+
+    def _same_shown(
+        self,
+        old: _Published,
+        new_token: str,
+        scope: Scope,
+        indicator_ids: Iterable[str],
+        chart_ids: Iterable[str],
+        changed: set[str],
+    ) -> bool:
+        """Do the measures and charts of ``scope`` that read a ``changed`` dataset show at
+        ``new_token`` (the state being loaded) what they showed at ``old``? Computes the new
+        results (kept, as a render would), and the old ones from the state the new one replaced
+        when this worker did not compute them then (another worker rendered the old page);
+        False when neither is known."""
+        state, previous = self._state, self._previous
+        if state is None or state.token != new_token or "organisation" in changed:
+            return False  # (a new organisation may resolve the scope to other teams)
+        if previous is not None and _inputs(previous.versions, changed) != _inputs(
+            old.content, changed
+        ):
+            previous = None  # not the state the page was last shown in
+        try:
+            resolved = self.resolve(scope)
+        except ScopeError:
+            return False
+        scope_reads = set(self._scope_reads(scope))
+        teams = resolved.team_ids
+
+        def teams_kept(datasets: set[str]) -> bool:
+            return teams is not None and self._teams_kept(old, previous, state, datasets, teams)
+
+        for indicator_id in indicator_ids:
+            definition = self._definitions[indicator_id]
+            reads = self._reads[indicator_id] | scope_reads
+            if not (reads & changed) or not definition.applies_to(scope):
+                continue
+            if definition.measure in TEAM_LOCAL and teams_kept(reads & changed):
+                continue  # its teams' rows are as they were: so is its result
+            old_key = ("measure", indicator_id, scope, _inputs(old.content, reads))
+            if old_key not in self._results and previous is not None:
+                self._measure(previous, definition, resolved)  # records what it showed
+            was = self._results.get(old_key)
+            if was is None:
+                return False
+            self._measure(state, definition, resolved)
+            if self._results.get(self._measure_key(state, indicator_id, scope)) != was:
+                return False
+        for chart_id in chart_ids:
+            reads = {*CHARTS[chart_id].datasets, "organisation", *scope_reads}
+            if not (reads & changed):
+                continue
+            if chart_id in TEAM_LOCAL_CHARTS and teams_kept(reads & changed):
+                continue
+            old_key = ("chart", chart_id, scope, _inputs(old.content, reads))
+            try:
+                if old_key not in self._results and previous is not None:
+                    self._chart_frame(previous, chart_id, scope, resolved)
+                was = self._results.get(old_key)
+                if was is None:
+                    return False
+                self._chart_frame(state, chart_id, scope, resolved)
+            except ScopeError:
+                return False
+            if self._results.get(self._chart_key(state, chart_id, scope)) != was:
+                return False
+        return True
+
+    def _teams_kept(
+        self,
+        old: _Published,
+        previous: _State | None,
+        state: _State,
+        datasets: set[str],
+        teams: frozenset[int],
+    ) -> bool:
+        """Are ``teams``' rows of each of ``datasets`` (and of the frames derived from it) in
+        ``state`` what they were at ``old``? False when that cannot be told."""
+        for dataset_id in datasets:
+            new = self._team_rows(state, dataset_id)
+            was = self._team_digests.get((dataset_id, old.content.get(dataset_id)))
+            if was is None and previous is not None:
+                if previous.versions.get(dataset_id) == old.content.get(dataset_id):
+                    was = self._team_rows(previous, dataset_id)
+            if new is None or was is None:
+                return False
+            if any(new.get(team) != was.get(team) for team in teams):
+                return False
+        return True
+
+    def _team_rows(self, state: _State, dataset_id: str) -> dict[Any, Hashable] | None:
+        """Team id -> a digest of that team's rows of ``dataset_id`` in ``state`` and of the
+        frames derived from it (in order); None if it has no ``team_id`` column. Once per
+        dataset content (O(rows))."""
+        key = (dataset_id, state.versions.get(dataset_id))
+        with self._lock:
+            found = self._team_digests.get(key)
+        if found is not None:
+            return found
+        if dataset_id not in state.snapshots:
+            return None
+        frame = state.frames[dataset_id]
+        if "team_id" not in frame.columns:
+            return None
+        parts = [frame] + [
+            state.frames.derived(frame, name, build)
+            for name, build in DERIVED_FRAMES.get(dataset_id, ())
+        ]
+        try:
+            digests = [_rows_by_team(part) for part in parts]
+        except (TypeError, KeyError, ValueError):  # unhashable values, a team id not a number
+            return None
+        found = {team: tuple(d.get(team) for d in digests) for team in set().union(*digests)}
+        with self._lock:
+            self._team_digests[key] = found
+            while len(self._team_digests) > TEAM_DIGESTS_KEPT:
+                self._team_digests.popitem(last=False)
+        return found
 
     def _history_changed(self, before: Any, after: Any) -> frozenset[str] | None:
         """The scopes whose history rows were written after stamp ``before`` (one query per
@@ -464,6 +622,13 @@ class DataLayer:
                 while len(self._cache) > CACHE_ENTRIES:
                     self._cache.popitem(last=False)
         return value
+
+    def _remember_shown(self, key: tuple[Any, ...], shown: Hashable) -> None:
+        with self._lock:
+            self._results[key] = shown
+            self._results.move_to_end(key)
+            while len(self._results) > RESULTS_KEPT:
+                self._results.popitem(last=False)
 
     @staticmethod
     def _scope_reads(scope: Scope) -> tuple[str, ...]:
@@ -532,6 +697,22 @@ class DataLayer:
 
     def applicable(self, scope: Scope) -> list[str]:
         return [key for key, d in self._definitions.items() if d.applies_to(scope)]
+
+    def freshness(self, scope: Scope, ids: Sequence[str]) -> list[Freshness]:
+        """How fresh each of ``ids`` is in ``scope`` (as a tile's freshness line says), from
+        the snapshots' metadata alone: no measure runs. Not applicable: no time."""
+        state = self._current()
+        found = []
+        for indicator_id in ids:
+            definition = self._definitions.get(indicator_id)
+            if definition is None or not definition.applies_to(scope):
+                found.append(Freshness())
+                continue
+            datasets = definition.indicator.datasets
+            computed_at, stale, errors = self._freshness(state, datasets)
+            shown = all(d in state.snapshots for d in datasets)
+            found.append(Freshness(computed_at, stale, bool(errors) and shown))
+        return found
 
     def values(
         self, scope: Scope, ids: Sequence[str] | None = None, *, remember: bool = True
@@ -602,19 +783,24 @@ class DataLayer:
         if missing:
             return None, f"no good snapshot of {', '.join(missing)}"
 
+        key = self._measure_key(state, definition.id, resolved.scope)
+
         def build() -> tuple[Measurement | None, str | None]:
             data = self._input(state, resolved, definition.indicator.datasets)
             try:
                 if definition.id == "team_matrix":
                     # As the page has it: recorded in the daily history where it can be
                     # (computing every team's measures takes minutes at regional scale).
-                    return Measurement(None, rows=self._matrix_for(state, resolved)), None
-                return definition.measure(data), None
+                    result = Measurement(None, rows=self._matrix_for(state, resolved)), None
+                else:
+                    result = definition.measure(data), None
             except Exception as exc:  # one broken measure marks only its own tile
                 log.exception("measure %s failed for %s", definition.id, resolved.scope)
-                return None, f"could not compute: {exc.__class__.__name__}: {exc}"
+                result = None, f"could not compute: {exc.__class__.__name__}: {exc}"
+            self._remember_shown(key, _shown(result, whole=definition.chart))
+            return result
 
-        return self._cached(self._measure_key(state, definition.id, resolved.scope), build)
+        return self._cached(key, build)
 
     def _measure_key(self, state: _State, indicator_id: str, scope: Scope) -> tuple[Any, ...]:
         reads = self._reads[indicator_id].union(self._scope_reads(scope))
@@ -707,15 +893,23 @@ class DataLayer:
         )
         if not applies:
             raise NotApplicable(f"chart {chart_id} does not apply to scope {scope}")
-        state = self._current()
-        resolved = self.resolve(scope)
+        return self._chart_frame(self._current(), chart_id, scope, self.resolve(scope)).copy()
+
+    def _chart_frame(
+        self, state: _State, chart_id: str, scope: Scope, resolved: ResolvedScope
+    ) -> pd.DataFrame:
+        """The chart's rows in ``state`` (cached while it is current): not to be changed."""
+        chart = CHARTS[chart_id]
         if any(d not in state.snapshots for d in chart.datasets):
             return pd.DataFrame()
+        key = self._chart_key(state, chart_id, scope)
 
         def build() -> pd.DataFrame:
-            return self._named(state, chart.build(self._input(state, resolved, chart.datasets)))
+            frame = self._named(state, chart.build(self._input(state, resolved, chart.datasets)))
+            self._remember_shown(key, _shown(frame, whole=True))
+            return frame
 
-        return self._cached(self._chart_key(state, chart_id, scope), build).copy()
+        return self._cached(key, build)
 
     def chart_figure(
         self,
@@ -1195,6 +1389,61 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 clean[key] = value
         out.append(clean)
     return out
+
+
+def _shown(result: Any, *, whole: bool = False) -> Hashable:
+    """What a page shows of ``result`` (a measure's (Measurement, error), a chart's frame), as
+    a small hashable digest. A Measurement's drill-down rows count by their number and columns
+    (a list shows those; its rows come in blocks, never from a cached render), unless
+    ``whole``: a chart-like indicator draws its rows."""
+    if isinstance(result, pd.DataFrame):
+        if whole:
+            try:
+                return frame_digest(result)
+            except TypeError:  # a value pandas cannot hash: never the same
+                return object()
+        return ("rows", len(result), tuple(str(c) for c in result.columns))
+    if isinstance(result, Measurement):
+        return (
+            "measurement",
+            _shown(result.value),
+            _shown(result.numerator),
+            _shown(result.denominator),
+            _shown(dict(result.extra), whole=True),
+            None if result.rows is None else _shown(result.rows, whole=whole),
+        )
+    if isinstance(result, dict):
+        return ("dict", tuple(sorted((str(k), _shown(v, whole=whole)) for k, v in result.items())))
+    if isinstance(result, list | tuple):
+        return ("seq", tuple(_shown(v, whole=whole) for v in result))
+    if isinstance(result, float) and result != result:
+        return "nan"
+    if result is None or isinstance(result, str | int | float | bool | dt.date):
+        return (type(result).__name__, result)
+    return ("repr", type(result).__name__, repr(result))
+
+
+def _rows_by_team(frame: pd.DataFrame) -> dict[Any, tuple[int, int, int]]:
+    """Team id (None for rows without one) -> (rows, and two 64-bit digests of its rows'
+    values in order): equal for a team whose rows are the same, in the same order."""
+    if frame.empty:
+        return {}
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype="uint64")
+    codes, teams = pd.factorize(frame["team_id"], use_na_sentinel=True)
+    order = np.argsort(codes, kind="stable")
+    codes, hashes = codes[order], hashes[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    counts = np.diff(np.r_[starts, len(codes)])
+    rank = (np.arange(len(codes)) - np.repeat(starts, counts)).astype("uint64")
+    with np.errstate(over="ignore"):
+        weighted = np.add.reduceat(hashes * (rank * np.uint64(2) + np.uint64(1)), starts)
+    xored = np.bitwise_xor.reduceat(hashes, starts)
+    found = {}
+    for start, count, total, xor in zip(starts, counts, weighted, xored, strict=True):
+        code = codes[start]
+        team = None if code < 0 else int(teams[code])
+        found[team] = (int(count), int(total), int(xor))
+    return found
 
 
 def frame_digest(frame: pd.DataFrame) -> tuple[Any, ...]:

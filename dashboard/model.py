@@ -119,6 +119,17 @@ class Indicator:
 
 
 @dataclass(frozen=True)
+class Freshness:
+    """How fresh an indicator's value is, without computing it: when its snapshots were
+    computed (the oldest), whether that is stale, and whether its latest refresh failed while
+    a good snapshot of each of its datasets is still on show."""
+
+    computed_at: dt.datetime | None = None
+    stale: bool = False
+    refresh_failed: bool = False
+
+
+@dataclass(frozen=True)
 class IndicatorValue:
     """An indicator's value for one scope, from one set of snapshots."""
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from dashboard.access import Access
-from dashboard.model import Indicator, IndicatorValue, Scope, ScopeError
+from dashboard.model import Freshness, Indicator, IndicatorValue, Scope, ScopeError
 
 if TYPE_CHECKING:
     from dashboard.audit import AuditLog
@@ -112,6 +112,9 @@ class ScopedData:
         self, scope: Scope, ids: Sequence[str] | None = None, *, remember: bool = True
     ) -> list[IndicatorValue]:
         return self.data.values(self.check(scope), ids, remember=remember)
+
+    def freshness(self, scope: Scope, ids: Sequence[str]) -> list[Freshness]:
+        return self.data.freshness(self.check(scope), ids)
 
     def value(self, indicator_id: str, scope: Scope) -> IndicatorValue:
         return self.data.value(indicator_id, self.check(scope))

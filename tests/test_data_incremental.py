@@ -24,12 +24,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from dashboard.config import Settings
-from dashboard.data import HISTORY, DataLayer, NotApplicable
+from dashboard.data import HISTORY, DataLayer, NotApplicable, _rows_by_team
 from dashboard.datasets import SCOPE_COLUMNS
 from dashboard.indicators.catalogue import team_matrix_frame
 from dashboard.indicators.charts import CHARTS
 from dashboard.indicators.measure import MeasureInput
 from dashboard.model import Scope
+from dashboard.refresher import refresh_datasets
 from dashboard.store import HistoryRow, SnapshotStore
 from tests.web_support import AS_OF, copy_sqlite_source, refresh, refreshed_settings
 
@@ -519,3 +520,61 @@ def test_the_preloader_runs_nicer_than_the_requests(layer: DataLayer):
         assert _nice_of(threading.get_native_id()) == mine  # the caller's own is untouched
     finally:
         stop()
+
+
+def test_rows_by_team_tell_a_teams_rows_apart_from_the_others():
+    """Worked by hand: team 1's rows are the same in both frames (other rows around them
+    moved), team 2 lost a row, team 3 kept its rows but swapped their order, and a row without
+    a team counts under None."""
+    before = pd.DataFrame(
+        {
+            "team_id": pd.array([1, 2, 1, 3, 3, 2, None], dtype="Int64"),
+            "fte": [1.0, 0.5, 0.8, 1.0, 0.6, 1.0, 0.3],
+        }
+    )
+    after = pd.DataFrame(
+        {
+            "team_id": pd.array([2, 1, 1, 3, 3, None], dtype="Int64"),
+            "fte": [0.5, 1.0, 0.8, 0.6, 1.0, 0.3],
+        }
+    )
+    was, now = _rows_by_team(before), _rows_by_team(after)
+    assert set(was) == set(now) == {1, 2, 3, None}
+    assert was[1] == now[1] and was[None] == now[None]
+    assert (was[2][0], now[2][0]) == (2, 1) and was[2] != now[2]
+    assert was[3][0] == now[3][0] == 2 and was[3] != now[3]  # the same rows, in another order
+    assert _rows_by_team(before.iloc[:0]) == {}
+
+
+def test_a_change_in_one_team_is_told_apart_without_computing_the_others(private: Settings):
+    """A workforce change in one team: the preloader's question "does this page show the same?"
+    is answered for every other team from the digests of their rows, without computing their
+    caseloads again; for the changed team it is No, and its caseload is computed."""
+    data = DataLayer(private)
+    scopes = [Scope.team(int(t)) for t in data.teams()["org_id"]]
+    for scope in scopes:
+        data.values(scope, ["average_caseload", "open_cases"])
+        data.chart("caseload_by_worker", scope)
+    old = data._check(keep_previous=True)
+    data._remember_published(old)
+    team = halve_an_fte(private.source_url, data)
+    assert not refresh_datasets(private, ["workforce"]).failed
+    new = data._check(keep_previous=True)
+    data._remember_published(new)
+    assert new.versions["workforce"] != old.versions["workforce"]
+
+    def computed(scope: Scope) -> bool:
+        return any(
+            key[:3] == ("measure", "average_caseload", scope) and new.holds(key[-1])
+            for key in list(data._cache)
+        )
+
+    page = (["average_caseload", "open_cases"], ["caseload_by_worker"])
+    for scope in scopes:
+        same = data.unchanged_between(old.token, new.token, scope, *page)
+        assert same is (scope != Scope.team(team)), scope
+        assert computed(scope) is (scope == Scope.team(team)), scope
+    # The answer for the others is right: computing from scratch gives what they showed.
+    fresh = DataLayer(private)
+    for scope in scopes[:5]:
+        assert fresh.values(scope, ["average_caseload"]) == data.values(scope, ["average_caseload"])

@@ -12,12 +12,17 @@ from urllib.parse import unquote
 import pandas as pd
 import pytest
 
-from dashboard.model import Indicator, IndicatorValue, Thresholds
+from dashboard.model import Freshness, Indicator, IndicatorValue, Thresholds
 from dashboard.web import components
 from dashboard.web.components import compare
 
 AS_OF = dt.date(2026, 3, 31)
 COMPUTED = dt.datetime(2026, 3, 31, 6, 15)
+
+
+def fresh(tile, refresh_failed: bool = False) -> Freshness:
+    """A tile value's freshness, as the data layer gives it to the freshness line."""
+    return Freshness(tile.computed_at, tile.stale, refresh_failed)
 
 
 def text_of(node: Any) -> str:
@@ -159,7 +164,8 @@ def test_rag_tile_has_colour_class_word_and_symbol(rag, word, symbol):
     text = text_of(body)
     assert word in text and symbol in text
     assert "Overdue work" in text and "3" in text
-    assert "Computed 31 Mar 2026 06:15" in text
+    assert "Computed" not in text  # the freshness line is drawn apart
+    assert "Computed 31 Mar 2026 06:15" in text_of(components.tile_meta(fresh(tile)))
 
 
 def test_no_data_tile_says_no_data_not_zero():
@@ -184,22 +190,32 @@ def test_failed_tile_shows_error_state_and_no_number():
 def test_failed_refresh_with_last_good_value_keeps_value_and_says_so():
     tile = value(status="failed", stale=True, error="timeout")
     body = components.tile_body(tile, None, AS_OF)
-    text = text_of(body)
-    assert "17" in text
-    assert "Refresh failed: last good value" in text
-    assert "Stale since 31 Mar 2026 06:15" in text
+    assert "17" in text_of(body)
+    meta = text_of(components.tile_meta(fresh(tile, refresh_failed=True)))
+    assert "Refresh failed: last good value" in meta
+    assert "Stale since 31 Mar 2026 06:15" in meta
+
+
+def test_a_tile_never_refreshed_has_no_last_good_value_badge():
+    meta = text_of(components.tile_meta(Freshness(None, stale=True, refresh_failed=False)))
+    assert "Refresh failed: last good value" not in meta
+    assert meta.startswith("Computed")
 
 
 def test_stale_tile_has_badge_and_class():
     tile = value(stale=True)
-    assert components.tile_class(tile) == "tile tile--red tile--stale"
-    body = components.tile_body(tile, None, AS_OF)
-    assert "badge-stale" in classes_of(body)
-    assert "Stale since 31 Mar 2026 06:15" in text_of(body)
+    # Staleness is the freshness line's: the tile's own class is its numbers' (RAG).
+    assert components.tile_class(tile) == "tile tile--red"
+    assert components.tile_meta_class(fresh(tile)) == "tile__meta tile__meta--stale"
+    meta = components.tile_meta(fresh(tile))
+    assert "badge-stale" in classes_of(meta)
+    assert "Stale since 31 Mar 2026 06:15" in text_of(meta)
+    assert "badge-stale" not in classes_of(components.tile_body(tile, None, AS_OF))
 
 
 def test_fresh_tile_has_no_stale_badge():
-    assert "badge-stale" not in classes_of(components.tile_body(value(), None, AS_OF))
+    assert "badge-stale" not in classes_of(components.tile_meta(fresh(value())))
+    assert components.tile_meta_class(fresh(value())) == "tile__meta"
 
 
 def test_context_indicator_has_no_rag_badge():
@@ -242,6 +258,11 @@ def test_tile_slot_is_a_button_only_when_a_list_exists():
     button = components.tile_slot(listed, "team")
     assert button.__class__.__name__ == "Button"
     assert button.id == {"type": "tile", "ind": "overdue_steps"}
+    # Its numbers and its freshness line are filled by two callbacks.
+    assert [c.id for c in button.children] == [
+        {"type": "tile-body", "ind": "overdue_steps"},
+        {"type": "tile-meta", "ind": "overdue_steps"},
+    ]
     assert components.tile_slot(plain, "budget").__class__.__name__ == "Div"
 
 

@@ -17,12 +17,19 @@ from dashboard.history import HistoryRecorder
 from dashboard.model import Scope
 from dashboard.refresher import refresh_datasets
 from dashboard.store import SnapshotStore, store_renders
+from dashboard.web import callbacks, components, render_cache
 from dashboard.web import context as web_context
-from dashboard.web import render_cache
 from dashboard.web.app import create_app
 from dashboard.web.render_cache import RenderCache, aggregate_outputs
 from layouts import all_pages
-from tests.topology import FIRST_BLOCK, poll_body, render_body, tiles_body, wait_until
+from tests.topology import (
+    FIRST_BLOCK,
+    meta_body,
+    poll_body,
+    render_body,
+    tiles_body,
+    wait_until,
+)
 from tests.web_support import (
     copy_sqlite_source,
     demo_borough,
@@ -127,12 +134,17 @@ def test_a_new_snapshot_is_rendered_again_not_served_from_the_cache(app, borough
 def test_only_aggregate_render_callbacks_are_cached(app):
     outputs = aggregate_outputs(app)
     # One callback renders a page's tiles, charts, daily history and team matrix; another
-    # its lists' columns and "N rows / Download" links (no row of any list).
+    # its lists' columns and "N rows / Download" links (no row of any list); a third its
+    # tiles' freshness lines.
     kinds = [
         sorted({part.split('"type":"')[1].split('"')[0] for part in output.split("...")})
         for output in outputs
     ]
-    assert sorted(kinds) == [["chart", "history", "matrix", "tile"], ["list", "list-links"]]
+    assert sorted(kinds) == [
+        ["chart", "history", "matrix", "tile", "tile-body"],
+        ["list", "list-links"],
+        ["tile-meta"],
+    ]
     assert [o for o in outputs if "list" in o] == [
         '..{"ind":["ALL"],"type":"list"}.columnDefs...{"ind":["ALL"],"type":"list-links"}.children..'
     ]
@@ -459,3 +471,73 @@ def test_a_shared_answer_of_the_version_being_warmed_is_used_whatever_its_age(tm
     cache.begin_warming("v2")
     assert set(cache.fetch([key])) == {key}
     store.dispose()
+
+
+TEAM_CHARTS = list(TEAM_PAGE.charts)
+
+
+def team_page(token: str | None, scope: str) -> dict:
+    return render_body(token, scope, tiles=TEAM_TILES, charts=TEAM_CHARTS)
+
+
+def test_a_change_in_one_team_renders_that_teams_page_not_the_others(following, borough):
+    """A workforce change in one team: that team's page is rendered again; another team's
+    numbers and charts did not change, so its page is carried over, byte for byte what a
+    fresh worker renders for the new version; its tiles' freshness lines are drawn for the new
+    version whatever happened to the numbers."""
+    app, data = following
+    cache = render_cache.of(app.server)
+    director = logged_in(app, borough.director)
+    changed_team = own_team(borough)
+    other_team = next(
+        f"team:{t}" for t in sorted(data.teams()["org_id"]) if f"team:{t}" != changed_team
+    )
+    old = data.served_token()
+    before = {t: post(director, team_page(old, t)).data for t in (changed_team, other_team)}
+    old_meta = post(director, meta_body(TEAM_TILES, old, other_team))
+    assert old_meta.status_code == 200 and b"Computed" in old_meta.data
+    assert halve_team_fte(borough.settings, changed_team) > 0
+    rendered, carried = cache.warmed, cache.carried
+    assert not refresh_datasets(borough.settings, ["workforce"]).failed
+    final = data.version_token()
+    wait_until(lambda: data.served_token() == final, "the refreshed workforce published")
+
+    # Rendered: the changed team's page and the other's freshness lines; carried: its page.
+    assert (cache.warmed - rendered, cache.carried - carried) == (2, 1)
+    assert callbacks.page_unchanged(data, team_page(None, other_team), old, final)
+    assert not callbacks.page_unchanged(data, team_page(None, changed_team), old, final)
+    misses = cache.misses
+    after = {t: post(director, team_page(final, t)).data for t in (changed_team, other_team)}
+    assert cache.misses == misses  # both answered from the warm
+    assert after[other_team] == before[other_team]
+    assert after[changed_team] != before[changed_team]  # its caseloads per FTE doubled
+    fresh_worker = logged_in(create_app(borough.settings), borough.director)
+    for team in (changed_team, other_team):
+        assert after[team] == post(fresh_worker, team_page(final, team)).data, team
+    new_meta = post(director, meta_body(TEAM_TILES, final, other_team))
+    assert new_meta.data == post(fresh_worker, meta_body(TEAM_TILES, final, other_team)).data
+    workforce = data.store.latest("workforce").meta.computed_at
+    assert f"Computed {components.format_time(workforce)}".encode() in new_meta.data
+
+
+def test_a_refresh_that_changed_no_row_carries_every_page_over(following, borough):
+    """The scheduler refreshes a dataset and no row changed: no page's numbers change, so
+    none is rendered again; only the freshness lines are."""
+    app, data = following
+    cache = render_cache.of(app.server)
+    director = logged_in(app, borough.director)
+    team = own_team(borough)
+    old = data.served_token()
+    before = post(director, team_page(old, team)).data
+    carried = cache.carried
+    report = refresh_datasets(borough.settings, ["workforce"])
+    assert not report.failed
+    final = data.version_token()
+    assert final != old
+    wait_until(lambda: data.served_token() == final, "the refreshed workforce published")
+    assert cache.carried > carried
+    misses = cache.misses
+    assert post(director, team_page(final, team)).data == before
+    assert cache.misses == misses
+    assert not callbacks.page_unchanged(data, meta_body(TEAM_TILES, None, team), old, final)
+    assert callbacks.page_unchanged(data, team_page(None, team), old, final)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import make_url
 
 from dashboard.history import HistoryRecorder
 from dashboard.refresher import refresh_datasets
@@ -208,3 +210,60 @@ def test_a_shared_answer_older_than_the_time_limit_is_not_used(tmp_path):
     assert cache.fetch([key]) == {}
     assert not cache.holds(key)
     store.dispose()
+
+
+def rename_a_worker(settings, team_scope: str) -> int:
+    """Add a letter to the first names of one current worker of ``team_scope``: the workforce
+    snapshot changes, and no number shown does (a name is only in the drill-down's rows)."""
+    path = make_url(settings.source_url).database
+    with sqlite3.connect(path) as conn:
+        return conn.execute(
+            "UPDATE workers SET first_names = first_names || 'e' WHERE worker_id = (SELECT "
+            "worker_id FROM worker_roles WHERE org_id = ? AND end_date IS NULL LIMIT 1)",
+            (int(team_scope.split(":")[1]),),
+        ).rowcount
+
+
+def test_a_page_another_worker_rendered_is_carried_over_when_its_numbers_did_not_change(
+    borough, store
+):
+    """Worker 1 rendered team A's page; worker 2 the borough's tiles (worker 1 read them from
+    the store). A worker of team A is renamed: the workforce changed, no number did. Worker 1,
+    warming the new version, carries both pages over: A's by comparing what its measures give
+    with what they gave when it rendered A; the borough's (which it never computed) by computing
+    what it showed from the state the new one replaced. Both answers are what a fresh worker
+    renders; worker 2, which does not follow the store here, renders the same bytes itself."""
+    first, second = create_app(borough.settings), create_app(borough.settings)
+    data = web_context.of(first.server).data
+    team = own_team(borough)
+    stop = data.preload(0.05, stale_after_s=30)
+    try:
+        wait_until(lambda: data.served_token() is not None, "a version published")
+        one, two = logged_in(first, borough.director), logged_in(second, borough.director)
+        old = data.served_token()
+        pages = {
+            team: tiles_body(TEAM_TILES, old, team),
+            "borough": tiles_body(TEAM_TILES, old, "borough"),
+        }
+        before = {}
+        for client, scope in ((one, team), (two, "borough"), (one, "borough")):
+            answer = post(client, pages[scope])
+            assert answer.status_code == 200
+            before[scope] = answer.data
+        cache = render_cache.of(first.server)
+        assert (cache.misses, cache.fetched) == (1, 1)  # A rendered here, the borough read
+        rendered, carried = cache.warmed, cache.carried
+        assert rename_a_worker(borough.settings, team) == 1
+        assert not refresh_datasets(borough.settings, ["workforce"], store=store).failed
+        final = store.version_token()
+        wait_until(lambda: data.served_token() == final, "the new version published")
+
+        assert (cache.warmed - rendered, cache.carried - carried) == (0, 2)
+        fresh = create_app(borough.settings.model_copy(update={"shared_renders": False}))
+        viewer = logged_in(fresh, borough.director)
+        for scope in before:
+            body = tiles_body(TEAM_TILES, final, scope)
+            assert post(one, body).data == before[scope] == post(viewer, body).data, scope
+        assert post(two, tiles_body(TEAM_TILES, final, team)).data == before[team]
+    finally:
+        stop()

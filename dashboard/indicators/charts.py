@@ -114,3 +114,6 @@ CHARTS: dict[str, Chart] = {
         ),
     )
 }
+
+# Charts whose rows for a scope depend only on its teams' rows (as ``team.TEAM_LOCAL``).
+TEAM_LOCAL_CHARTS = frozenset({"caseload_by_worker", "overdue_by_category", "signoff_queue"})

@@ -237,3 +237,27 @@ def unstarted_steps(data: MeasureInput) -> Measurement:
         .astype(bool)
     )
     return counted(step_rows(frame[keep], data).sort_values("incoming_on"))
+
+
+# Measures whose result for a scope depends only on the rows of the scope's teams (by
+# ``team_id``) in the frames they read (their datasets', and those derived from them in
+# DERIVED_FRAMES) and on the reporting period. When a new snapshot leaves those rows as they
+# were, the data layer knows the result is unchanged without computing it (at regional scale a
+# workforce change in one team would otherwise recompute every team's caseloads to tell).
+# A measure that looks at other teams' rows (a child's earlier referral in any team, a
+# borough-wide rank) must not be listed here.
+TEAM_LOCAL = frozenset(
+    {
+        open_cases,
+        unallocated_cases,
+        average_caseload,
+        overdue_steps,
+        awaiting_signoff,
+        assessments_on_time,
+        cp_visits_on_time,
+        cla_visits_on_time,
+        cla_reviews_on_time,
+        unfinished_steps,
+        unstarted_steps,
+    }
+)

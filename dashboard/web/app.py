@@ -95,10 +95,13 @@ def create_app(settings: Settings | None = None, *, poll_seconds: float | None =
     shared = settings.shared_renders
     if shared is None:
         shared = store.url.get_backend_name() == "postgresql"
+    cached = aggregate_outputs(app)
+    # A tile's freshness line costs less to draw than a round trip to the store: never shared.
+    freshness = [output for output in cached if '"type":"tile-meta"' in output]
     install(
         app,
-        RenderCache(request_version, shared=store if shared else None),
-        aggregate_outputs(app),
+        RenderCache(request_version, shared=store if shared else None, unshared=freshness),
+        cached,
         data,
         same=lambda body, old, new: page_unchanged(data, body, old, new),
     )

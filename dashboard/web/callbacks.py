@@ -1,6 +1,7 @@
 """The generic callbacks: one per kind of thing on a page, matched by id pattern.
 
-Every tile on every page is drawn by ``render_tiles`` (ids ``{"type": "tile", "ind": ...}``),
+Every tile on every page is drawn by ``render_tiles`` (ids ``{"type": "tile", "ind": ...}``,
+its numbers in ``tile-body``) and its freshness line by ``render_tile_meta`` (``tile-meta``),
 every chart by ``render_charts``, every list's columns and count by ``render_lists``. They run
 when the page's scope changes or when the version token changes, and the token changes only
 when a new snapshot lands: the poll itself (``poll_version``) costs no SQL and no pandas
@@ -31,7 +32,7 @@ from flask import abort
 
 from dashboard.audit import AuditError
 from dashboard.indicators.charts import CHARTS
-from dashboard.model import Indicator, IndicatorValue, Scope
+from dashboard.model import Freshness, Indicator, IndicatorValue, Scope
 from dashboard.scoped import AccessDenied, ScopedData
 from dashboard.web import charts, components, grid_rows
 from dashboard.web.session import error_response, scope_or_abort, scoped_data
@@ -75,9 +76,40 @@ def poll_version(data: Any, known: str | None) -> str | Any:
 def render_tiles(
     data: Any, scope: Scope, ids: Sequence[str], as_of: dt.date
 ) -> tuple[list[Any], list[str]]:
-    """Children and class of each tile, in the order of ``ids``."""
+    """Body and class of each tile, in the order of ``ids`` (its freshness line aside:
+    ``render_tile_meta``)."""
     if not ids:
         return [], []
+    values = _tile_values(data, scope, ids)
+    applicable = set(data.applicable(scope))
+    measured_ids = [v.id for v in values if v.status != "failed" and v.id in applicable]
+    _prefetch_history(data, measured_ids, scope)
+    bodies, classes = [], []
+    for value in values:
+        measured = value.status != "failed" and value.id in applicable
+        history = _history(data, value.id, scope) if measured else None
+        bodies.append(components.tile_body(value, history, as_of))
+        classes.append(components.tile_class(value))
+    return bodies, classes
+
+
+def render_tile_meta(data: Any, scope: Scope, ids: Sequence[str]) -> tuple[list[Any], list[str]]:
+    """Freshness line and its class of each tile, in the order of ``ids``: when each value was
+    computed, stale or not. Rendered for every new version, unlike the tiles' bodies, which a
+    page keeps while its numbers do not change; from the snapshots' metadata (no measure runs),
+    so it costs the same for a team at any scale."""
+    try:
+        found = data.freshness(scope, ids) if ids else []
+    except AccessDenied:
+        raise
+    except Exception:  # the store is unreachable: the tiles' bodies say so
+        log.exception("freshness failed for %s", scope)
+        found = [Freshness() for _ in ids]
+    return [components.tile_meta(f) for f in found], [components.tile_meta_class(f) for f in found]
+
+
+def _tile_values(data: Any, scope: Scope, ids: Sequence[str]) -> list[IndicatorValue]:
+    """The value of each of ``ids`` for ``scope``, or a placeholder saying why there is none."""
     applicable = set(data.applicable(scope))
     wanted = [i for i in ids if i in applicable]
     try:
@@ -89,20 +121,15 @@ def render_tiles(
         error = f"{exc.__class__.__name__}: {exc}"
     else:
         error = "no value returned"
-    measured_ids = [i for i in wanted if i in values and values[i].status != "failed"]
-    _prefetch_history(data, measured_ids, scope)
-    bodies, classes = [], []
+    shown = []
     for indicator_id in ids:
         value = values.get(indicator_id)
         if value is None and indicator_id not in applicable:
             value = _placeholder(data, indicator_id, scope, "no_data", f"Not measured for {scope}")
         elif value is None:
             value = _placeholder(data, indicator_id, scope, "failed", error)
-        measured = value.status != "failed" and indicator_id in applicable
-        history = _history(data, indicator_id, scope) if measured else None
-        bodies.append(components.tile_body(value, history, as_of))
-        classes.append(components.tile_class(value))
-    return bodies, classes
+        shown.append(value)
+    return shown
 
 
 def render_charts(data: Any, scope: Scope, chart_ids: Sequence[str]) -> list[Any]:
@@ -283,8 +310,8 @@ def page_unchanged(data: Any, body: Any, old_version: Any, new_version: Any) -> 
                 pending.extend(item)
                 continue
             ident = item["id"]
-            if ident.get("type") == "matrix":
-                return False
+            if ident.get("type") in ("matrix", "tile-meta"):
+                return False  # the matrix reads every team; freshness changes every version
             if ident.get("type") == "chart":
                 chart_ids.add(ident["chart"])
             else:
@@ -442,7 +469,7 @@ def register_callbacks(app: dash.Dash, as_of: Any) -> None:
     # matrix): after a new snapshot each open page sends it once, not once per kind, and the
     # render cache keeps its answer per scope and version. Lists are separate: never cached.
     @app.callback(
-        Output({"type": "tile", "ind": ALL}, "children"),
+        Output({"type": "tile-body", "ind": ALL}, "children"),
         Output({"type": "tile", "ind": ALL}, "className"),
         Output({"type": "chart", "chart": ALL}, "figure"),
         Output({"type": "history", "ind": ALL}, "figure"),
@@ -466,6 +493,25 @@ def register_callbacks(app: dash.Dash, as_of: Any) -> None:
         histories = render_history(data, allowed, history_ids) if history_ids else []
         matrix = [render_matrix(data, allowed)] * matrices if matrices else []
         return bodies, classes, figures, histories, matrix
+
+    # Each tile's freshness line, for every new version: the page's render above is carried
+    # over unchanged when its numbers are (``page_unchanged``); this one never is.
+    @app.callback(
+        Output({"type": "tile-meta", "ind": ALL}, "children"),
+        Output({"type": "tile-meta", "ind": ALL}, "className"),
+        Input("data-version", "data"),
+        Input("page-scope", "data"),
+    )
+    def _tile_meta(_token: str, scope: str) -> Any:
+        data = scoped_data()
+        outputs = ctx.outputs_list
+        if not isinstance(outputs, list) or len(outputs) != 2:
+            abort(error_response(400, "a freshness request names the tiles' two outputs"))
+        known = _indicator_ids(data)
+        ids = _known_ids(outputs[0], "ind", known)
+        if _known_ids(outputs[1], "ind", known) != ids:
+            abort(error_response(400, "a freshness request names the same tiles twice"))
+        return render_tile_meta(data, scope_or_abort(scope), ids)
 
     @app.callback(
         Output({"type": "list", "ind": ALL}, "columnDefs"),

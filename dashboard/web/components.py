@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from dash import dcc, html
 
-from dashboard.model import Indicator, IndicatorValue, Polarity
+from dashboard.model import Freshness, Indicator, IndicatorValue, Polarity
 from dashboard.web import grid_rows
 
 LOCAL_TIME = ZoneInfo("Europe/London")
@@ -199,14 +199,13 @@ def tile_state(value: IndicatorValue) -> str:
 
 
 def tile_class(value: IndicatorValue) -> str:
-    classes = ["tile", f"tile--{tile_state(value)}"]
-    if value.stale:
-        classes.append("tile--stale")
-    return " ".join(classes)
+    return f"tile tile--{tile_state(value)}"
 
 
 def tile_body(value: IndicatorValue, history: pd.DataFrame | None, as_of: dt.date) -> list[Any]:
-    """The inside of a tile: title, RAG, value, comparison, sparkline, computed time, badges."""
+    """The inside of a tile: title, RAG, value, comparison and sparkline. Its freshness line
+    (computed time, badges) is ``tile_meta``, drawn by a callback of its own: a new snapshot
+    whose rows did not change this page's numbers changes only that line."""
     state = tile_state(value)
     head = [html.Span(value.title, className="tile__title")]
     if state in RAG_TEXT:
@@ -247,15 +246,24 @@ def tile_body(value: IndicatorValue, history: pd.DataFrame | None, as_of: dt.dat
         if spark is not None:
             parts.append(spark)
 
-    meta: list[Any] = [f"Computed {format_time(value.computed_at)}"]
-    if value.stale:
-        meta.append(
-            html.Span(f"Stale since {format_time(value.computed_at)}", className="badge-stale")
-        )
-    if value.status == "failed" and state != "failed":
-        meta.append(html.Span("Refresh failed: last good value", className="badge-stale"))
-    parts.append(html.Span(meta, className="tile__meta"))
     return parts
+
+
+def tile_meta(fresh: Freshness) -> list[Any]:
+    """A tile's freshness line: when its value was computed, and whether that is stale or the
+    last good value after a failed refresh."""
+    meta: list[Any] = [f"Computed {format_time(fresh.computed_at)}"]
+    if fresh.stale:
+        meta.append(
+            html.Span(f"Stale since {format_time(fresh.computed_at)}", className="badge-stale")
+        )
+    if fresh.refresh_failed:
+        meta.append(html.Span("Refresh failed: last good value", className="badge-stale"))
+    return meta
+
+
+def tile_meta_class(fresh: Freshness) -> str:
+    return "tile__meta tile__meta--stale" if fresh.stale else "tile__meta"
 
 
 def comparison_line(comparison: Comparison, unit: str) -> html.Span:
@@ -280,15 +288,22 @@ def tile_slot(indicator: Indicator, page_id: str) -> Any:
         html.Span("Loading…", className="tile__value tile__value--none"),
     ]
     ident = {"type": "tile", "ind": indicator.id}
+    # Two parts, each filled by its own callback: the numbers, and the freshness line.
+    inside = [
+        html.Span(
+            placeholder, id={"type": "tile-body", "ind": indicator.id}, className="tile__body"
+        ),
+        html.Span(id={"type": "tile-meta", "ind": indicator.id}, className="tile__meta"),
+    ]
     if indicator.drilldown:
         return html.Button(
-            placeholder,
+            inside,
             id=ident,
             n_clicks=0,
             className="tile tile--loading",
             title=f"Open the list behind {indicator.title}",
         )
-    return html.Div(placeholder, id=ident, className="tile tile--loading tile--static")
+    return html.Div(inside, id=ident, className="tile tile--loading tile--static")
 
 
 def unknown_tile(indicator_id: str) -> html.Div:

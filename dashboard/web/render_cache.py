@@ -30,9 +30,11 @@ has loaded a new snapshot, ``install``'s warmer renders each of those again for 
 as that user, before the version is published to the browsers (``DataLayer.on_new_version``):
 the burst of re-renders that follows every new snapshot is then answered from memory. A warmed
 entry is still only served to a request whose own user passes ``scope_or_abort`` for its scope.
-A request whose page reads nothing that changed between the version it was last rendered for
-and the new one (``same``: e.g. a budget page when only the workforce was refreshed, or a team
-whose history rows were not rewritten) gets that answer carried over instead of rendered.
+A request whose page shows nothing that changed between the version it was last rendered for
+and the new one (``same``: e.g. a budget page when only the workforce was refreshed, a team
+whose workers did not change when another team's did, or any page after a refresh that changed
+no row) gets that answer carried over instead of rendered. (What does change with every
+version, the tiles' computed times, is a callback of its own, never carried over.)
 
 Shared between workers (``shared``: the snapshot store's ``store_renders`` table, on by default
 with a PostgreSQL store): a worker's browsers are its own, but a borough or service page is open
@@ -74,7 +76,16 @@ VERSION_INPUT = "data-version"
 # Pattern-matching component types whose render callbacks hold aggregates only (no child rows).
 # A list's columns and its "N rows / Download" links are aggregates too: its rows come in blocks
 # from another callback (``_list_rows``), never cached, each block audited.
-AGGREGATE_TYPES = ("tile", "chart", "history", "matrix", "list", "list-links")
+AGGREGATE_TYPES = (
+    "tile",
+    "tile-body",
+    "tile-meta",
+    "chart",
+    "history",
+    "matrix",
+    "list",
+    "list-links",
+)
 EXTENSION_KEY = "csc_dashboard_render_cache"
 # Requests remembered for warming: at most this many keys, asked within this many seconds.
 RECENT_REQUESTS = 8192
@@ -128,8 +139,12 @@ class RenderCache:
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
         shared: Any = None,
+        unshared: Iterable[str] = (),
     ) -> None:
         self.version = version
+        # Callbacks (``output`` strings) each worker renders for itself even with a shared
+        # store: cheaper than the store's round trips (a tile's freshness line).
+        self.unshared = frozenset(unshared)
         self.ttl_s = ttl_s
         self.max_bytes = max_bytes
         self.clock = clock
@@ -214,7 +229,7 @@ class RenderCache:
                     return Response(flight.entry.body, mimetype=flight.entry.mimetype)
                 continue  # the computation failed or was refused: compute (or wait) again
             try:
-                if look and self.shared is not None:
+                if look and self._shares(key):
                     found = self.fetch([key]).get(key)
                     if found is not None:
                         flight.entry = found
@@ -236,9 +251,12 @@ class RenderCache:
 
     # --- shared with the other workers ---------------------------------------------------------
 
+    def _shares(self, key: Hashable) -> bool:
+        return self.shared is not None and isinstance(key, tuple) and key[0] not in self.unshared
+
     def claim(self, key: tuple[Hashable, ...]) -> bool:
         """May this worker render ``key``? (Always, without a shared store or when it fails.)"""
-        if self.shared is None:
+        if not self._shares(key):
             return True
         try:
             return bool(self.shared.claim_render(shared_key(key), self.worker))
@@ -247,7 +265,7 @@ class RenderCache:
             return True
 
     def share(self, key: Hashable, entry: _Entry) -> None:
-        if self.shared is None or not isinstance(key, tuple):
+        if not self._shares(key):
             return
         try:
             self.shared.put_render(shared_key(key), entry.body, entry.mimetype, self.worker)
@@ -256,9 +274,9 @@ class RenderCache:
 
     def fetch(self, keys: Iterable[tuple[Hashable, ...]]) -> dict[Hashable, _Entry]:
         """The answers the other workers kept for ``keys`` within ``ttl_s``, now kept here too."""
-        if self.shared is None:
+        names = {shared_key(key): key for key in keys if self._shares(key)}
+        if not names:
             return {}
-        names = {shared_key(key): key for key in keys}
         try:
             found = self.shared.renders(names)
         except Exception:
@@ -442,22 +460,14 @@ def install(
         """Render the recently asked requests for ``version``, each as the user who asked it
         last; returns how many were rendered here. Run by the preloader before it publishes
         ``version``, so the browsers' re-renders after a new snapshot find their answers.
-        With a shared store, each request is rendered by the first worker to claim it, and
-        read from the store by the others."""
+        A request whose page shows nothing new (``same``) is carried over; with a shared store,
+        each of the others is rendered by the first worker to claim it, and read from the store
+        by the others."""
         done = carried = 0
-        todo = []
         cache.begin_warming(version)
-        for base, asked in cache.recent():
-            key = (*base, version)
-            if cache.holds(key):
-                continue
-            previous = cache.last_rendered(base)
-            if previous is not None and same is not None and same(asked.body, previous[0], version):
-                cache.carry(key, previous[1])
-                carried += 1
-                continue
-            todo.append((key, asked))
-        if todo and cache.shared is not None:  # what a worker that was quicker already rendered
+        todo = [((*base, version), asked) for base, asked in cache.recent()]
+        todo = [(key, asked) for key, asked in todo if not cache.holds(key)]
+        if todo and cache.shared is not None:  # what a worker that was quicker already did
             found = cache.fetch([key for key, _ in todo])
             todo = [(key, asked) for key, asked in todo if key not in found]
             # This worker's own renders first: its data layer still holds what they read, so
@@ -467,7 +477,18 @@ def install(
         for key, asked in todo:
             if superseded():
                 break
-            if not cache.claim(key):
+            # Carried over if the page shows nothing new (told from its teams' rows, or from
+            # its changed measures); no other worker needs to know.
+            previous = cache.last_rendered(key[:-1])
+            if (
+                previous is not None
+                and same is not None
+                and previous[0] != version
+                and same(asked.body, previous[0], version)
+            ):
+                cache.carry(key, previous[1])
+                carried += 1
+            elif not cache.claim(key):
                 theirs.append((key, asked))
             elif render(key, asked):
                 done += 1

@@ -214,7 +214,7 @@ def test_a_tile_updates_live_after_a_refresh(dash_duo, small_demo_source_url, tm
 
     wait_until(lambda: tile_number(dash_duo, "overdue_steps") == before + 1, message="live tile")
     assert dash_duo.driver.execute_script("return performance.navigation.type") == 0  # no reload
-    # Its freshness line says when the new value was computed.
+    # Its freshness line (drawn by a callback of its own) says when the new value was computed.
     value = DataLayer(settings).value("overdue_steps", Scope.parse(f"team:{team_id}"))
     computed = f"Computed {components.format_time(value.computed_at)}"
     wait_until(lambda: tile_meta(dash_duo, "overdue_steps") == computed, message="its time")
