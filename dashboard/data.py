@@ -401,7 +401,7 @@ class DataLayer:
     ) -> bool:
         """Does a page of ``scope`` showing ``indicator_ids`` (with their daily history) and
         ``chart_ids`` show the same numbers at ``new_token`` as at ``old_token``? (Its tiles'
-        computed times are drawn apart, for every version: ``callbacks.render_tile_meta``.)
+        computed times are drawn again for every version: ``callbacks.refresh_freshness``.)
 
         True only if the preloader loaded both, no dataset the page reads (its indicators', its
         charts', its scope's and the team names) has a new failure or error, the reporting day

@@ -150,11 +150,14 @@ class Forge:
         output = self._output('..{"ind":["ALL"],"type":"tile-body"}.children')
         tile_ids = [_pattern("tile", "ind", i) for i in tiles]
         body_ids = [_pattern("tile-body", "ind", i) for i in tiles]
+        meta_ids = [_pattern("tile-meta", "ind", i) for i in tiles]
         return {
             "output": output,
             "outputs": [
                 [{"id": p, "property": "children"} for p in body_ids],
                 [{"id": p, "property": "className"} for p in tile_ids],
+                [{"id": p, "property": "children"} for p in meta_ids],
+                [{"id": p, "property": "className"} for p in meta_ids],
                 [{"id": _pattern("chart", "chart", c), "property": "figure"} for c in charts],
                 [{"id": _pattern("history", "ind", i), "property": "figure"} for i in history],
                 [{"id": _pattern("matrix", "page", m), "property": "children"} for m in matrix],

@@ -24,7 +24,6 @@ from topology import (
     fast_queries,
     latest_good,
     login,
-    meta_body,
     poll_body,
     snapshot_rows,
     store_url_via,
@@ -215,7 +214,7 @@ def test_an_unreachable_source_keeps_last_good_values_stale_and_recovers_within_
         assert {d["status"] for d in health["datasets"]} == {"failed"}
         tiles = session.post(
             f"{web.url}/_dash-update-component",
-            json=meta_body(page_tiles("borough"), "new", "borough"),
+            json=tiles_body(page_tiles("borough"), "new", "borough"),
             timeout=60,
         ).text
         assert "Stale since" in tiles and "Refresh failed: last good value" in tiles

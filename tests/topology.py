@@ -32,10 +32,13 @@ GUNICORN_CONF = REPO / "deploy" / "gunicorn.conf.py"
 # Generous, so a loaded CI machine never fails a test that works; nothing here is timed.
 DEADLINE_S = 120
 SECRET_KEY = "topology-test-signing-key-not-a-real-secret-0123456789"  # one key for every worker: sessions cross workers
-# The one render callback of a page: tiles, charts, daily history and the team matrix.
+# The one render callback of a page: tiles (numbers, class, freshness line and its class),
+# charts, daily history and the team matrix.
 RENDER_PARTS = (
     ("tile-body", "ind", "children"),
     ("tile", "ind", "className"),
+    ("tile-meta", "ind", "children"),
+    ("tile-meta", "ind", "className"),
     ("chart", "chart", "figure"),
     ("history", "ind", "figure"),
     ("matrix", "page", "children"),
@@ -338,7 +341,14 @@ def render_body(
 ) -> dict[str, Any]:
     """The render callback a page sends when the version (or its scope) changes, for the
     tiles, charts, history charts and matrices (by page id) the page has."""
-    ids = {"tile-body": tiles, "tile": tiles, "chart": charts, "history": history, "matrix": matrix}
+    ids = {
+        "tile-body": tiles,
+        "tile": tiles,
+        "tile-meta": tiles,
+        "chart": charts,
+        "history": history,
+        "matrix": matrix,
+    }
     return {
         "output": RENDER_OUTPUT,
         "outputs": [
@@ -357,29 +367,6 @@ def render_body(
 def tiles_body(tiles: list[str], token: str | None, scope: str) -> dict[str, Any]:
     """The render callback of a page showing only ``tiles``."""
     return render_body(token, scope, tiles=tiles)
-
-
-META_OUTPUT = (
-    '..{"ind":["ALL"],"type":"tile-meta"}.children...{"ind":["ALL"],"type":"tile-meta"}.className..'
-)
-
-
-def meta_body(tiles: Sequence[str], token: str | None, scope: str) -> dict[str, Any]:
-    """The tiles' freshness callback (computed time, stale badges) a page sends with its
-    render callback when the version (or its scope) changes."""
-    return {
-        "output": META_OUTPUT,
-        "outputs": [
-            [{"id": {"ind": i, "type": "tile-meta"}, "property": prop} for i in tiles]
-            for prop in ("children", "className")
-        ],
-        "inputs": [
-            {"id": "data-version", "property": "data", "value": token},
-            {"id": "page-scope", "property": "data", "value": scope},
-        ],
-        "changedPropIds": ["data-version.data"],
-        "state": [],
-    }
 
 
 def drill_body(tiles: list[str], target: str, scope: str) -> dict[str, Any]:

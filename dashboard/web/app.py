@@ -24,7 +24,7 @@ from dashboard.config import Settings
 from dashboard.web import context
 from dashboard.web.accounts import Accounts
 from dashboard.web.admin import register_admin
-from dashboard.web.callbacks import page_unchanged, register_callbacks
+from dashboard.web.callbacks import page_unchanged, refresh_freshness, register_callbacks
 from dashboard.web.components import data_grid
 from dashboard.web.login import register_login
 from dashboard.web.pages import register_pages
@@ -36,6 +36,7 @@ from dashboard.web.session import (
     guard,
     may_see_page,
     request_version,
+    scoped_data,
 )
 from dashboard.web.signing_key import signing_key
 from layouts import Page
@@ -95,15 +96,13 @@ def create_app(settings: Settings | None = None, *, poll_seconds: float | None =
     shared = settings.shared_renders
     if shared is None:
         shared = store.url.get_backend_name() == "postgresql"
-    cached = aggregate_outputs(app)
-    # A tile's freshness line costs less to draw than a round trip to the store: never shared.
-    freshness = [output for output in cached if '"type":"tile-meta"' in output]
     install(
         app,
-        RenderCache(request_version, shared=store if shared else None, unshared=freshness),
-        cached,
+        RenderCache(request_version, shared=store if shared else None),
+        aggregate_outputs(app),
         data,
         same=lambda body, old, new: page_unchanged(data, body, old, new),
+        refresh=lambda body, answer: refresh_freshness(scoped_data(), body, answer),
     )
     data.use_version(lambda: request_version() if has_request_context() else store.version_token())
     accounts.use_snapshots(data)  # roles from the loaded snapshots: no query per user

@@ -2,9 +2,9 @@
 
 Every tile on every page is drawn by ``render_tiles`` (ids ``{"type": "tile", "ind": ...}``,
 its numbers in ``tile-body``) and its freshness line by ``render_tile_meta`` (``tile-meta``),
-every chart by ``render_charts``, every list's columns and count by ``render_lists``. They run
-when the page's scope changes or when the version token changes, and the token changes only
-when a new snapshot lands: the poll itself (``poll_version``) costs no SQL and no pandas
+both in the page's one render callback with its charts (``render_charts``); every list's
+columns and count by ``render_lists``. They run when the page's scope changes or when the
+version token changes, and the token changes only when a new snapshot lands: the poll itself (``poll_version``) costs no SQL and no pandas
 (issue 4). A list's rows (inline, or in the drill-down panel) never go out whole: its grid asks
 for one block at a time, and ``list_block`` answers each request (``grid_rows``).
 
@@ -21,6 +21,7 @@ than the user's own page would show. Child-level rows are audited by ``ScopedDat
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 import dash
 import pandas as pd
 from dash import ALL, MATCH, Input, Output, State, ctx, html, no_update
+from dash._utils import stringify_id, to_json
 from flask import abort
 
 from dashboard.audit import AuditError
@@ -296,8 +298,9 @@ def _placeholder(
 
 def page_unchanged(data: Any, body: Any, old_version: Any, new_version: Any) -> bool:
     """Would a render request (tiles, charts, history, matrix, or lists' columns and counts)
-    answer the same at ``new_version`` as at ``old_version``? (The render cache then carries
-    its answer over.) A team matrix reads every team: always rendered again."""
+    show the same numbers at ``new_version`` as at ``old_version``? (The render cache then
+    carries its answer over, with its tiles' freshness lines drawn again: ``refresh_freshness``.)
+    A team matrix reads every team: always rendered again."""
     try:
         scope = next(
             i["value"] for i in body["inputs"] if isinstance(i, dict) and i["id"] == "page-scope"
@@ -310,8 +313,10 @@ def page_unchanged(data: Any, body: Any, old_version: Any, new_version: Any) -> 
                 pending.extend(item)
                 continue
             ident = item["id"]
-            if ident.get("type") in ("matrix", "tile-meta"):
-                return False  # the matrix reads every team; freshness changes every version
+            if ident.get("type") == "matrix":
+                return False
+            if ident.get("type") == "tile-meta":
+                continue  # drawn again for every version (``refresh_freshness``)
             if ident.get("type") == "chart":
                 chart_ids.add(ident["chart"])
             else:
@@ -321,6 +326,44 @@ def page_unchanged(data: Any, body: Any, old_version: Any, new_version: Any) -> 
         )
     except (KeyError, TypeError, AttributeError, StopIteration, ValueError):
         return False  # not a body this knows: render it
+
+
+def refresh_freshness(data: Any, body: Any, answer: bytes) -> bytes:
+    """``answer`` (a render's response to ``body``, for an earlier version) with its tiles'
+    freshness lines drawn again for the data layer's current version: what a page whose numbers
+    did not change shows now. Costs the snapshots' metadata and one JSON round trip, not a
+    render. Answers with no freshness line come back as they were."""
+    wanted = _output_ids(body.get("outputs"), "tile-meta")
+    if not wanted:
+        return answer
+    scope = next(
+        i.get("value") for i in body["inputs"] if isinstance(i, dict) and i["id"] == "page-scope"
+    )
+    ids = [ident["ind"] for ident in wanted]
+    unknown = set(ids) - _indicator_ids(data)
+    if unknown:
+        abort(error_response(400, f"unknown ind id(s): {str(sorted(unknown)[:3])[:200]}"))
+    metas, classes = render_tile_meta(data, scope_or_abort(scope), ids)
+    reply = json.loads(answer)
+    shown = reply["response"]
+    for ident, meta, meta_class in zip(wanted, metas, classes, strict=True):
+        shown[stringify_id(ident)] = {"children": meta, "className": meta_class}
+    return to_json(reply).encode()
+
+
+def _output_ids(outputs: Any, kind: str) -> list[dict[str, Any]]:
+    """The distinct ids of type ``kind`` among a request's ``outputs``, in page order."""
+    found: list[dict[str, Any]] = []
+    pending = [outputs]
+    while pending:
+        item = pending.pop(0)
+        if isinstance(item, list):
+            pending[:0] = item
+        elif isinstance(item, dict) and isinstance(item.get("id"), dict):
+            ident = item["id"]
+            if ident.get("type") == kind and ident not in found:
+                found.append(ident)
+    return found
 
 
 def _prefetch_history(data: Any, indicator_ids: Sequence[str], scope: Scope) -> None:
@@ -468,9 +511,13 @@ def register_callbacks(app: dash.Dash, as_of: Any) -> None:
     # One request renders every aggregate on a page (tiles, charts, daily history, the team
     # matrix): after a new snapshot each open page sends it once, not once per kind, and the
     # render cache keeps its answer per scope and version. Lists are separate: never cached.
+    # A page whose numbers did not change is carried over to the new version with only its
+    # tiles' freshness lines drawn again (``page_unchanged``, ``refresh_freshness``).
     @app.callback(
         Output({"type": "tile-body", "ind": ALL}, "children"),
         Output({"type": "tile", "ind": ALL}, "className"),
+        Output({"type": "tile-meta", "ind": ALL}, "children"),
+        Output({"type": "tile-meta", "ind": ALL}, "className"),
         Output({"type": "chart", "chart": ALL}, "figure"),
         Output({"type": "history", "ind": ALL}, "figure"),
         Output({"type": "matrix", "page": ALL}, "children"),
@@ -480,38 +527,22 @@ def register_callbacks(app: dash.Dash, as_of: Any) -> None:
     def _render(_token: str, scope: str) -> Any:
         data = scoped_data()
         outputs = ctx.outputs_list
-        if not isinstance(outputs, list) or len(outputs) != 5:
-            abort(error_response(400, "a render request names the page's five outputs"))
+        if not isinstance(outputs, list) or len(outputs) != 7:
+            abort(error_response(400, "a render request names the page's seven outputs"))
         known = _indicator_ids(data)
         tile_ids = _known_ids(outputs[0], "ind", known)
-        chart_ids = _known_ids(outputs[2], "chart", CHARTS)
-        history_ids = _known_ids(outputs[3], "ind", known)
-        matrices = len(_ids(outputs[4], "page"))
+        if any(_known_ids(outputs[i], "ind", known) != tile_ids for i in (1, 2, 3)):
+            abort(error_response(400, "a render request names each tile's four parts"))
+        chart_ids = _known_ids(outputs[4], "chart", CHARTS)
+        history_ids = _known_ids(outputs[5], "ind", known)
+        matrices = len(_ids(outputs[6], "page"))
         allowed = scope_or_abort(scope)
         bodies, classes = render_tiles(data, allowed, tile_ids, as_of())
+        metas, meta_classes = render_tile_meta(data, allowed, tile_ids)
         figures = render_charts(data, allowed, chart_ids) if chart_ids else []
         histories = render_history(data, allowed, history_ids) if history_ids else []
         matrix = [render_matrix(data, allowed)] * matrices if matrices else []
-        return bodies, classes, figures, histories, matrix
-
-    # Each tile's freshness line, for every new version: the page's render above is carried
-    # over unchanged when its numbers are (``page_unchanged``); this one never is.
-    @app.callback(
-        Output({"type": "tile-meta", "ind": ALL}, "children"),
-        Output({"type": "tile-meta", "ind": ALL}, "className"),
-        Input("data-version", "data"),
-        Input("page-scope", "data"),
-    )
-    def _tile_meta(_token: str, scope: str) -> Any:
-        data = scoped_data()
-        outputs = ctx.outputs_list
-        if not isinstance(outputs, list) or len(outputs) != 2:
-            abort(error_response(400, "a freshness request names the tiles' two outputs"))
-        known = _indicator_ids(data)
-        ids = _known_ids(outputs[0], "ind", known)
-        if _known_ids(outputs[1], "ind", known) != ids:
-            abort(error_response(400, "a freshness request names the same tiles twice"))
-        return render_tile_meta(data, scope_or_abort(scope), ids)
+        return bodies, classes, metas, meta_classes, figures, histories, matrix
 
     @app.callback(
         Output({"type": "list", "ind": ALL}, "columnDefs"),

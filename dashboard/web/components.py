@@ -204,8 +204,8 @@ def tile_class(value: IndicatorValue) -> str:
 
 def tile_body(value: IndicatorValue, history: pd.DataFrame | None, as_of: dt.date) -> list[Any]:
     """The inside of a tile: title, RAG, value, comparison and sparkline. Its freshness line
-    (computed time, badges) is ``tile_meta``, drawn by a callback of its own: a new snapshot
-    whose rows did not change this page's numbers changes only that line."""
+    (computed time, badges) is ``tile_meta``, a part of its own: a new snapshot whose rows did
+    not change this page's numbers changes only that line (``callbacks.refresh_freshness``)."""
     state = tile_state(value)
     head = [html.Span(value.title, className="tile__title")]
     if state in RAG_TEXT:

@@ -33,8 +33,9 @@ entry is still only served to a request whose own user passes ``scope_or_abort``
 A request whose page shows nothing that changed between the version it was last rendered for
 and the new one (``same``: e.g. a budget page when only the workforce was refreshed, a team
 whose workers did not change when another team's did, or any page after a refresh that changed
-no row) gets that answer carried over instead of rendered. (What does change with every
-version, the tiles' computed times, is a callback of its own, never carried over.)
+no row) gets that answer carried over instead of rendered, with what does change with every
+version, the tiles' freshness lines, drawn again (``refresh``: no measure runs). Each worker
+carries its own answers over (cheaper than the store's round trips); only renders are shared.
 
 Shared between workers (``shared``: the snapshot store's ``store_renders`` table, on by default
 with a PostgreSQL store): a worker's browsers are its own, but a borough or service page is open
@@ -139,12 +140,8 @@ class RenderCache:
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
         shared: Any = None,
-        unshared: Iterable[str] = (),
     ) -> None:
         self.version = version
-        # Callbacks (``output`` strings) each worker renders for itself even with a shared
-        # store: cheaper than the store's round trips (a tile's freshness line).
-        self.unshared = frozenset(unshared)
         self.ttl_s = ttl_s
         self.max_bytes = max_bytes
         self.clock = clock
@@ -198,9 +195,10 @@ class RenderCache:
             entry = None if version is None else self._entries.get((*base, version))
         return None if entry is None else (version, entry)
 
-    def carry(self, key: tuple[Hashable, ...], entry: _Entry) -> None:
-        """Keep ``entry``'s answer for ``key`` too, as if rendered now."""
-        self._keep(key, Response(entry.body, mimetype=entry.mimetype))
+    def carry(self, key: tuple[Hashable, ...], entry: _Entry, body: bytes | None = None) -> None:
+        """Keep ``entry``'s answer for ``key`` too (or ``body`` in its place), as if rendered
+        now."""
+        self._keep(key, Response(entry.body if body is None else body, mimetype=entry.mimetype))
 
     def holds(self, key: Hashable) -> bool:
         with self._lock:
@@ -252,7 +250,7 @@ class RenderCache:
     # --- shared with the other workers ---------------------------------------------------------
 
     def _shares(self, key: Hashable) -> bool:
-        return self.shared is not None and isinstance(key, tuple) and key[0] not in self.unshared
+        return self.shared is not None and isinstance(key, tuple)
 
     def claim(self, key: tuple[Hashable, ...]) -> bool:
         """May this worker render ``key``? (Always, without a shared store or when it fails.)"""
@@ -412,10 +410,13 @@ def install(
     cached_outputs: Iterable[str],
     data: Any = None,
     same: Callable[[Any, Hashable, Hashable], bool] | None = None,
+    refresh: Callable[[Any, bytes], bytes] | None = None,
 ) -> None:
     """Serve the callbacks whose ``output`` strings are in ``cached_outputs`` through ``cache``,
     and warm it for each new version ``data`` (a ``DataLayer``) preloads; ``same(body, old
-    version, new version)`` says when a request's answer may be carried over unrendered.
+    version, new version)`` says when a request's answer may be carried over unrendered, and
+    ``refresh(body, old answer)`` gives the carried answer (run as the user who asked, for the
+    new version: what changes with every version, the tiles' freshness lines, drawn again).
 
     Wraps the view function of ``/_dash-update-component``, so Flask's ``before_request`` hooks
     (the guard, the body check) still run first on every request."""
@@ -445,12 +446,27 @@ def install(
 
     def render(key: tuple[Hashable, ...], asked: Any) -> bool:
         """Render ``key`` as the user who asked for it last; False if refused."""
+        return as_asker(key, asked, lambda: cache.serve(key, dispatch, look=False))
+
+    def carry(key: tuple[Hashable, ...], asked: Any, previous: _Entry) -> bool:
+        """Carry ``previous`` over to ``key`` (refreshed as the user who asked); False if
+        refused."""
+        if refresh is None:
+            cache.carry(key, previous)
+            return True
+        return as_asker(
+            key, asked, lambda: cache.carry(key, previous, refresh(asked.body, previous.body))
+        )
+
+    def as_asker(key: tuple[Hashable, ...], asked: Any, work: Callable[[], Any]) -> bool:
+        """Run ``work`` in a request for ``key``'s version as the user who asked ``key`` last;
+        False if it was refused."""
         with app.server.test_request_context(endpoint, method="POST", json=asked.body):
             for name, value in asked.who.items():
                 setattr(g, name, value)
             g.version_token = key[-1]  # what ``session.request_version`` returns
             try:
-                cache.serve(key, dispatch, look=False)
+                work()
             except HTTPException as exc:  # e.g. a team the new organisation lacks
                 log.info("render cache: not warmed (%s): %s", exc.code, key[0])
                 return False
@@ -486,8 +502,7 @@ def install(
                 and previous[0] != version
                 and same(asked.body, previous[0], version)
             ):
-                cache.carry(key, previous[1])
-                carried += 1
+                carried += carry(key, asked, previous[1])
             elif not cache.claim(key):
                 theirs.append((key, asked))
             elif render(key, asked):
