@@ -9,8 +9,8 @@ simulated user, as a browser does:
   callback, then every render callback of the page (tiles, charts, history, lists, matrix), then
   the first block of rows of each inline list (its grid's ``getRowsRequest``);
 - polls the version check every ``--poll`` seconds; when the version changes, fires the page's
-  render callbacks again, and each inline list asks for its first block again (the grids are
-  told to start again);
+  render callbacks again, and each inline list whose rows' digest changed asks for its first
+  block again (its grid is told to start again);
 - now and then (exponentially, mean ``--drill-every`` seconds) opens a tile's drill-down.
 
 Each simulated user has an account of their own (``--accounts distinct``, the default):
@@ -279,6 +279,7 @@ class User:
         self.scope: str | None = None
         self.renders: list[tuple[str, dict[str, Any]]] = []
         self.list_blocks: list[tuple[str, dict[str, Any]]] = []
+        self.list_digests: dict[str, Any] = {}  # by grid id: the rows' digest it last had
 
     async def post(
         self, session: aiohttp.ClientSession, kind: str, body: dict
@@ -379,6 +380,8 @@ class User:
                 name = (
                     "page"  # the one callback for tiles, charts, history and the matrix
                     if len(set(kinds)) > 1 and "tile" in kinds
+                    else "list-links"  # the lists' columns, links and rows' digests
+                    if "list-links" in kinds
                     else kinds[-1]
                     if kinds
                     else dep["output"]
@@ -404,10 +407,22 @@ class User:
 
     async def render(self, s: aiohttp.ClientSession) -> None:
         """What the page sends for a version (opening, or a new one): its render callbacks,
-        then each inline list's first block (the grids are told to start again)."""
+        then the first block of each inline list: on opening (the grid asks for it when it
+        mounts), and then only when the digest of the list's rows changed (the grid is told
+        to start again)."""
+        digests = {}
         for kind, body in self.renders:
-            await self.post(s, kind, with_token(body, self.token))
+            status, data = await self.post(s, kind, with_token(body, self.token))
+            if status == 200 and b"list-rows" in data:
+                for key, props in json.loads(data).get("response", {}).items():
+                    if '"list-rows"' in key:
+                        digests[key.replace('"list-rows"', '"list"')] = props.get("data")
         for grid, body in self.list_blocks:
+            opening = grid not in self.list_digests
+            changed = digests.get(grid) != self.list_digests.get(grid)
+            self.list_digests[grid] = digests.get(grid)
+            if not opening and not changed:
+                continue
             status, data = await self.post(s, "list rows", body)
             if status >= 400:
                 continue  # the recorder has it

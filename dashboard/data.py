@@ -398,10 +398,14 @@ class DataLayer:
         scope: Scope,
         indicator_ids: Iterable[str],
         chart_ids: Iterable[str] = (),
+        *,
+        rows: bool = False,
     ) -> bool:
         """Does a page of ``scope`` showing ``indicator_ids`` (with their daily history) and
         ``chart_ids`` show the same numbers at ``new_token`` as at ``old_token``? (Its tiles'
         computed times are drawn again for every version: ``callbacks.refresh_freshness``.)
+        With ``rows``, the same rows of each indicator's list too: the same result is not
+        enough, only datasets that kept their content or their teams' rows.
 
         True only if the preloader loaded both, no dataset the page reads (its indicators', its
         charts', its scope's and the team names) has a new failure or error, the reporting day
@@ -430,7 +434,7 @@ class DataLayer:
             return False
         changed = {d for d in reads if old.content.get(d) != new.content.get(d)}
         if changed and not self._same_shown(
-            old, new_token, scope, indicator_ids, chart_ids, changed
+            old, new_token, scope, indicator_ids, chart_ids, changed, rows=rows
         ):
             return False
         before, after = old.content.get(HISTORY), new.content.get(HISTORY)
@@ -449,6 +453,8 @@ class DataLayer:
         indicator_ids: Iterable[str],
         chart_ids: Iterable[str],
         changed: set[str],
+        *,
+        rows: bool = False,
     ) -> bool:
         """Do the measures and charts of ``scope`` that read a ``changed`` dataset show at
         ``new_token`` (the state being loaded) what they showed at ``old``? Computes the new
@@ -479,6 +485,8 @@ class DataLayer:
                 continue
             if definition.measure in TEAM_LOCAL and teams_kept(reads & changed):
                 continue  # its teams' rows are as they were: so is its result
+            if rows:
+                return False  # the same count may be other rows
             old_key = ("measure", indicator_id, scope, _inputs(old.content, reads))
             if old_key not in self._results and previous is not None:
                 self._measure(previous, definition, resolved)  # records what it showed

@@ -183,6 +183,7 @@ class Forge:
             "outputs": [
                 [{"id": _pattern("list", "ind", i), "property": "columnDefs"} for i in ids],
                 [{"id": _pattern("list-links", "ind", i), "property": "children"} for i in ids],
+                [{"id": _pattern("list-rows", "ind", i), "property": "data"} for i in ids],
             ],
             "inputs": self._inputs(output, [None, scope]),
             "changedPropIds": ["page-scope.data"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 
+import pandas as pd
 import pytest
 from dash import no_update
 
@@ -187,7 +188,7 @@ def test_borough_drill_down_comes_in_blocks_of_its_whole_list(data):
 
 
 def test_lists_carry_columns_counts_and_download_links(data, team):
-    columns, links = callbacks.render_lists(data, team, ["awaiting_signoff"])
+    columns, links, digests = callbacks.render_lists(data, team, ["awaiting_signoff"])
     expected = data.drilldown("awaiting_signoff", team)
     assert [c["field"] for c in columns[0]] == list(expected.columns)
     assert links[0][0].children.startswith(f"{len(expected):,} row")
@@ -311,3 +312,30 @@ def _ids(layout) -> list:
 
 def _find(layout, ident):
     return next(n for n in _walk(layout) if getattr(n, "id", None) == ident)
+
+
+def test_a_lists_rows_digest_changes_with_its_rows_and_only_with_them():
+    """The browser asks for a list's blocks again only when this digest changes: the same
+    rows give the same digest; one changed cell, one row fewer, another order or another
+    column name give another."""
+    rows = pd.DataFrame(
+        {
+            "child_id": [11, 12, 13],
+            "due": pd.to_datetime(["2026-11-01", "2026-11-02", None]),
+            "worker": ["A. Smith", "B. Jones", None],
+        }
+    )
+    same = callbacks.rows_digest(rows.copy())
+    assert callbacks.rows_digest(rows) == same
+    changed = rows.copy()
+    changed.loc[1, "worker"] = "C. Brown"
+    others = [
+        changed,
+        rows.iloc[:2],
+        rows.iloc[::-1].reset_index(drop=True),
+        rows.rename(columns={"worker": "allocated_worker"}),
+        rows.head(0),
+    ]
+    digests = {callbacks.rows_digest(frame) for frame in others}
+    assert same not in digests and len(digests) == len(others)
+    assert callbacks.rows_digest(rows.head(0)) != callbacks.rows_digest(pd.DataFrame())

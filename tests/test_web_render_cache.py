@@ -42,7 +42,8 @@ from tests.web_support import (
 TEAM_PAGE = next(p for p in all_pages() if p.id == "team")
 TEAM_TILES = list(TEAM_PAGE.tiles)
 LISTS_OUTPUT = (
-    '..{"ind":["ALL"],"type":"list"}.columnDefs...{"ind":["ALL"],"type":"list-links"}.children..'
+    '..{"ind":["ALL"],"type":"list"}.columnDefs...{"ind":["ALL"],"type":"list-links"}.children'
+    '...{"ind":["ALL"],"type":"list-rows"}.data..'
 )
 
 
@@ -143,11 +144,9 @@ def test_only_aggregate_render_callbacks_are_cached(app):
     ]
     assert sorted(kinds) == [
         ["chart", "history", "matrix", "tile", "tile-body", "tile-meta"],
-        ["list", "list-links"],
+        ["list", "list-links", "list-rows"],
     ]
-    assert [o for o in outputs if "list" in o] == [
-        '..{"ind":["ALL"],"type":"list"}.columnDefs...{"ind":["ALL"],"type":"list-links"}.children..'
-    ]
+    assert [o for o in outputs if "list" in o] == [LISTS_OUTPUT]
     # Rows of children (list blocks, drill-downs, the family) are audited per user: never cached.
     assert not [o for o in outputs if "Rows" in o or "drill" in o or "family" in o]
 
@@ -159,6 +158,7 @@ def lists_body(ids: list[str], token: str | None, scope: str) -> dict:
         "outputs": [
             [{"id": {"ind": i, "type": "list"}, "property": "columnDefs"} for i in ids],
             [{"id": {"ind": i, "type": "list-links"}, "property": "children"} for i in ids],
+            [{"id": {"ind": i, "type": "list-rows"}, "property": "data"} for i in ids],
         ],
         "inputs": [
             {"id": "data-version", "property": "data", "value": token},

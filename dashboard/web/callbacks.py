@@ -21,6 +21,7 @@ than the user's own page would show. Child-level rows are audited by ``ScopedDat
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -58,6 +59,19 @@ RESTART_BLOCKS_JS = """\
             if (filtered || sorted) { return; }
         }
         api.purgeInfiniteCache();
+    }
+"""
+
+
+# Whether an inline list's rows changed since its grid last had them: the digest each grid
+# last had is kept per list id (a grid that mounts asks for its first block itself).
+LIST_ROWS_JS = """\
+    function rowsChanged(id, digest) {
+        const seen = (window.cscListRows = window.cscListRows || {});
+        const key = JSON.stringify(id);
+        const was = seen[key];
+        seen[key] = digest;
+        return was !== undefined && was !== digest;
     }
 """
 
@@ -161,15 +175,17 @@ def render_history(data: Any, scope: Scope, indicator_ids: Sequence[str]) -> lis
 
 def render_lists(
     data: Any, scope: Scope, indicator_ids: Sequence[str]
-) -> tuple[list[Any], list[Any]]:
-    """Columns and "N rows / Download" links of each inline list; its rows come in blocks
-    (``list_block``), so no row goes out here."""
-    columns, links = [], []
+) -> tuple[list[Any], list[Any], list[str]]:
+    """Columns, "N rows / Download" links and a digest of the rows of each inline list; its
+    rows come in blocks (``list_block``), so no row goes out here. The browser asks for the
+    blocks again only when the digest changes (``LIST_ROWS_JS``)."""
+    columns, links, digests = [], [], []
     for indicator_id in indicator_ids:
-        shown = _list_frame(data, indicator_id, scope)
+        shown = _list_frame(data, indicator_id, scope, digest=True)
         columns.append(shown["columns"])
         links.append(shown["links"])
-    return columns, links
+        digests.append(shown["digest"])
+    return columns, links, digests
 
 
 def render_matrix(data: Any, scope: Scope) -> Any:
@@ -305,7 +321,7 @@ def page_unchanged(data: Any, body: Any, old_version: Any, new_version: Any) -> 
         scope = next(
             i["value"] for i in body["inputs"] if isinstance(i, dict) and i["id"] == "page-scope"
         )
-        indicator_ids, chart_ids = set(), set()
+        indicator_ids, chart_ids, rows = set(), set(), False
         pending = list(body["outputs"]) if isinstance(body["outputs"], list) else [body["outputs"]]
         while pending:
             item = pending.pop()
@@ -317,12 +333,13 @@ def page_unchanged(data: Any, body: Any, old_version: Any, new_version: Any) -> 
                 return False
             if ident.get("type") == "tile-meta":
                 continue  # drawn again for every version (``refresh_freshness``)
+            rows = rows or ident.get("type") == "list-rows"  # a digest of the lists' rows
             if ident.get("type") == "chart":
                 chart_ids.add(ident["chart"])
             else:
                 indicator_ids.add(ident["ind"])
         return data.unchanged_between(
-            old_version, new_version, Scope.parse(scope), indicator_ids, chart_ids
+            old_version, new_version, Scope.parse(scope), indicator_ids, chart_ids, rows=rows
         )
     except (KeyError, TypeError, AttributeError, StopIteration, ValueError):
         return False  # not a body this knows: render it
@@ -390,24 +407,45 @@ def _history(data: Any, indicator_id: str, scope: Scope) -> pd.DataFrame | None:
     return frame.sort_values("day").tail(HISTORY_DAYS)
 
 
-def _list_frame(data: Any, indicator_id: str, scope: Scope) -> dict[str, Any]:
-    """A list's columns, row count, links and whether it names children; no rows (so nothing
-    is audited: no child's row leaves the server)."""
+def _list_frame(
+    data: Any, indicator_id: str, scope: Scope, *, digest: bool = False
+) -> dict[str, Any]:
+    """A list's columns, row count, links and whether it names children, and with ``digest``
+    a digest of its rows; no rows (so nothing is audited: no child's row leaves the server)."""
+    digests: list[str] = []
+
+    def pick(whole: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+        if digest:
+            digests.append(rows_digest(whole))
+        return whole.head(0), len(whole)
+
     try:
-        frame, count = _drilldown_block(
-            data, indicator_id, scope, lambda whole: (whole.head(0), len(whole))
-        )
+        frame, count = _drilldown_block(data, indicator_id, scope, pick)
     except AccessDenied:
         raise
     except Exception:
         log.exception("drill-down %s failed for %s", indicator_id, scope)
-        frame, count = pd.DataFrame(), 0
+        frame, count, digests = pd.DataFrame(), 0, ["failed"]
     return {
+        "digest": digests[0] if digests else None,
         "columns": components.column_defs(frame),
         "count": count,
         "links": list_links(indicator_id, str(scope), count),
         "family": bool({"child_id", "person_id"} & set(frame.columns)),
     }
+
+
+def rows_digest(frame: pd.DataFrame) -> str:
+    """A short digest of a list's rows, columns and order: equal only for the same rows."""
+    hashed = hashlib.blake2b(digest_size=12)
+    hashed.update(json.dumps([str(c) for c in frame.columns]).encode())
+    hashed.update(json.dumps([str(t) for t in frame.dtypes]).encode())
+    if len(frame):
+        try:
+            hashed.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        except TypeError:  # a cell pandas cannot hash (a list, say): its text instead
+            hashed.update(frame.to_csv(index=False).encode())
+    return hashed.hexdigest()
 
 
 def _drilldown_block(
@@ -547,12 +585,19 @@ def register_callbacks(app: dash.Dash, as_of: Any) -> None:
     @app.callback(
         Output({"type": "list", "ind": ALL}, "columnDefs"),
         Output({"type": "list-links", "ind": ALL}, "children"),
+        Output({"type": "list-rows", "ind": ALL}, "data"),
         Input("data-version", "data"),
         Input("page-scope", "data"),
     )
     def _lists(_token: str, scope: str) -> Any:
         data = scoped_data("list")
-        ids = _known_ids(ctx.outputs_list, "ind", _indicator_ids(data))
+        outputs = ctx.outputs_list
+        if not isinstance(outputs, list) or len(outputs) != 3:
+            abort(error_response(400, "a lists request names the lists' three outputs"))
+        known = _indicator_ids(data)
+        ids = _known_ids(outputs[0], "ind", known)
+        if any(_known_ids(outputs[i], "ind", known) != ids for i in (1, 2)):
+            abort(error_response(400, "a lists request names each list's three parts"))
         return render_lists(data, scope_or_abort(scope), ids)
 
     @app.callback(
@@ -570,14 +615,17 @@ def register_callbacks(app: dash.Dash, as_of: Any) -> None:
             abort(error_response(400, "a block request is for one list"))
         return _block_response(data, ids[0], scope_or_abort(scope), request)
 
-    # A list's grid keeps the blocks it has: when the scope or the data changes, it is told
-    # to start again from its first block.
+    # A list's grid keeps the blocks it has: when its rows change (a new digest, after a new
+    # version or another scope), it is told to start again from its first block. A new
+    # version that left its rows as they were sends no block request (and audits no view).
     app.clientside_callback(
-        "function (_token, _scope, ids) {\n"
+        "function (digests, ids) {\n"
         f"{RESTART_BLOCKS_JS}"
-        "    (ids || []).forEach((id) => restart(id, false));\n}",
-        Input("data-version", "data"),
-        Input("page-scope", "data"),
+        f"{LIST_ROWS_JS}"
+        "    (ids || []).forEach((id, i) => {\n"
+        "        if (rowsChanged(id, (digests || [])[i])) { restart(id, false); }\n"
+        "    });\n}",
+        Input({"type": "list-rows", "ind": ALL}, "data"),
         State({"type": "list", "ind": ALL}, "id"),
         prevent_initial_call=True,
     )

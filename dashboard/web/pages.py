@@ -146,6 +146,9 @@ def page_layout(page: Page, data: Any, requested_scope: Any) -> Any:
                         "360px",
                         blocks=True,
                     ),
+                    # A digest of the list's rows: its grid asks for its blocks again only
+                    # when this changes, not for every new version.
+                    dcc.Store(id={"type": "list-rows", "ind": indicator_id}),
                 ],
             )
         )

@@ -75,8 +75,9 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024  # per worker
 SCOPE_INPUT = "page-scope"
 VERSION_INPUT = "data-version"
 # Pattern-matching component types whose render callbacks hold aggregates only (no child rows).
-# A list's columns and its "N rows / Download" links are aggregates too: its rows come in blocks
-# from another callback (``_list_rows``), never cached, each block audited.
+# A list's columns, its "N rows / Download" links and the digest of its rows are aggregates
+# too: its rows come in blocks from another callback (``_list_rows``), never cached, each block
+# audited.
 AGGREGATE_TYPES = (
     "tile",
     "tile-body",
@@ -86,6 +87,7 @@ AGGREGATE_TYPES = (
     "matrix",
     "list",
     "list-links",
+    "list-rows",
 )
 EXTENSION_KEY = "csc_dashboard_render_cache"
 # Requests remembered for warming: at most this many keys, asked within this many seconds.

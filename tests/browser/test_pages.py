@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from flask import request
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.select import Select
@@ -29,6 +30,7 @@ from dashboard.model import Scope
 from dashboard.web import components
 from dashboard.web.app import create_app
 from dashboard.web.grid_rows import BLOCK_ROWS
+from layouts import all_pages
 from tests.conftest import skip_or_fail
 from tests.web_support import AS_OF, DemoBorough, copy_sqlite_source, demo_borough, refresh
 
@@ -38,6 +40,9 @@ AXE_VERSION = "4.10"
 WAIT_S = 20  # an upper bound for waits, never an assertion about speed
 TIER_PATHS = {"home": "/", "team": "/team", "budget": "/budget", "borough": "/borough",
               "quality": "/quality"}  # fmt: skip
+
+
+TEAM_LISTS = next(p for p in all_pages() if p.id == "team").lists
 
 
 @pytest.fixture(scope="module")
@@ -377,6 +382,64 @@ def test_quality_lists_hold_their_counts_and_follow_the_scope(dash_duo, borough,
     )
     Select(dash_duo.find_element("#scope-select")).select_by_value(f"team:{team}")
     wait_until(lambda: matches(Scope.team(team)), message="lists of the chosen team")
+    assert dash_duo.get_logs() == []
+
+
+def test_a_list_asks_for_its_rows_again_only_when_they_changed(
+    dash_duo, small_demo_source_url, tmp_path
+):
+    """A new version that leaves a list's rows as they were re-renders the page but sends no
+    block request (and audits no view); one that changes them starts the grid again, and it
+    shows the new rows."""
+    source = copy_sqlite_source(small_demo_source_url, tmp_path / "source")
+    live = demo_borough(source, tmp_path / "store")
+    settings = live.settings
+    (listed,) = TEAM_LISTS
+    data = DataLayer(settings)
+    team = max(data.teams()["org_id"], key=lambda t: len(data.drilldown(listed, Scope.team(t))))
+    scope = Scope.team(team)
+    before = data.drilldown(listed, scope)
+    assert len(before) >= 2
+
+    app = create_app(settings, poll_seconds=1)
+    asked = {"blocks": 0, "lists": 0}
+
+    @app.server.before_request
+    def count_list_requests():
+        output = (request.get_json(silent=True) or {}).get("output", "") if request.is_json else ""
+        if "getRowsResponse" in output and '"type":"list"' in output:
+            asked["blocks"] += 1
+        elif '"type":"list-rows"' in output:
+            asked["lists"] += 1
+
+    start_logged_in(dash_duo, app, live.director)
+    open_page(dash_duo, f"/team?scope={scope}")
+    grid = {"ind": listed, "type": "list"}
+    wait_until(lambda: grid_rows_shown(dash_duo, grid) == len(before), message="the list")
+    wait_until(lambda: asked["blocks"] >= 1, message="its first block")
+    blocks, lists = asked["blocks"], asked["lists"]
+
+    # A refresh that changes nothing the list shows: the page hears of the new version and
+    # asks for the lists' columns and digests again, but not for their rows.
+    assert not refresh(settings, ["workforce"]).failed
+    wait_until(lambda: asked["lists"] > lists, message="the lists asked for the new version")
+    time.sleep(3)  # three more polls: any block request would have come by now
+    assert asked["blocks"] == blocks
+    assert grid_rows_shown(dash_duo, grid) == len(before)
+
+    # One of the list's steps is signed off: its rows change, and the grid starts again.
+    engine = create_engine(source)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE workflow_steps SET authorised_on = :day WHERE workflow_step_id = :id"),
+            {"day": AS_OF, "id": int(before["workflow_step_id"].iloc[0])},
+        )
+    engine.dispose()
+    assert not refresh(settings, ["signoff_queue"]).failed
+    wait_until(lambda: grid_rows_shown(dash_duo, grid) == len(before) - 1, message="new rows")
+    assert asked["blocks"] > blocks
+    shown = {grid_cell(dash_duo, grid, i, "workflow_step_id") for i in range(len(before) - 1)}
+    assert int(before["workflow_step_id"].iloc[0]) not in shown
     assert dash_duo.get_logs() == []
 
 
