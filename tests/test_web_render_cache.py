@@ -562,3 +562,53 @@ def test_a_refresh_that_changed_no_row_carries_every_page_over(following, boroug
     fresh_worker = logged_in(create_app(borough.settings), borough.director)
     assert after == post(fresh_worker, team_page(final, team)).data
     assert callbacks.page_unchanged(data, team_page(None, team), old, final)
+
+
+def list_digests(answer: bytes) -> dict:
+    parts = json.loads(answer)["response"]
+    return {k: v["data"] for k, v in parts.items() if json.loads(k).get("type") == "list-rows"}
+
+
+def test_a_lists_answer_is_carried_over_only_when_its_rows_are(following, borough):
+    """A child in one team's list is renamed: the team's count (and its tile) is the same, but
+    its list's rows are not, so its lists' answer is rendered again with a new digest (the
+    browser then asks for the rows); another team's list kept its rows: carried over."""
+    app, data = following
+    director = logged_in(app, borough.director)
+    (listed,) = TEAM_PAGE.lists
+    rows = {t: data.drilldown(listed, Scope.team(t)) for t in sorted(data.teams()["org_id"])}
+    changed = next(t for t, frame in rows.items() if len(frame))
+    person = int(rows[changed]["child_id"].iloc[0])
+    other = next(
+        t
+        for t, frame in rows.items()
+        if t != changed and len(frame) and person not in set(frame["child_id"])
+    )
+    scopes = {t: f"team:{t}" for t in (changed, other)}
+    old = data.served_token()
+    before = {t: post(director, lists_body([listed], old, s)).data for t, s in scopes.items()}
+    path = make_url(borough.settings.source_url).database
+    with sqlite3.connect(path) as conn:
+        assert (
+            conn.execute(
+                "UPDATE people SET first_names = first_names || ' Renamed' WHERE person_id = ?",
+                (person,),
+            ).rowcount
+            == 1
+        )
+    assert not refresh_datasets(borough.settings, ["signoff_queue"]).failed
+    final = data.version_token()
+    wait_until(lambda: data.served_token() == final, "the refreshed sign-off queue published")
+
+    tile = render_body(None, scopes[changed], tiles=[listed])
+    assert callbacks.page_unchanged(data, tile, old, final)  # the same count: the same tile
+    assert not callbacks.page_unchanged(
+        data, lists_body([listed], None, scopes[changed]), old, final
+    )
+    assert callbacks.page_unchanged(data, lists_body([listed], None, scopes[other]), old, final)
+    after = {t: post(director, lists_body([listed], final, s)).data for t, s in scopes.items()}
+    assert list_digests(after[changed]) != list_digests(before[changed])
+    assert list_digests(after[other]) == list_digests(before[other])
+    fresh_worker = logged_in(create_app(borough.settings), borough.director)
+    for t, s in scopes.items():
+        assert after[t] == post(fresh_worker, lists_body([listed], final, s)).data, s
