@@ -32,6 +32,7 @@ from tests.topology import (
     wait_until,
 )
 from tests.web_support import (
+    change_source,
     copy_sqlite_source,
     demo_borough,
     halve_team_fte,
@@ -587,15 +588,12 @@ def test_a_lists_answer_is_carried_over_only_when_its_rows_are(following, boroug
     scopes = {t: f"team:{t}" for t in (changed, other)}
     old = data.served_token()
     before = {t: post(director, lists_body([listed], old, s)).data for t, s in scopes.items()}
-    path = make_url(borough.settings.source_url).database
-    with sqlite3.connect(path) as conn:
-        assert (
-            conn.execute(
-                "UPDATE people SET first_names = first_names || ' Renamed' WHERE person_id = ?",
-                (person,),
-            ).rowcount
-            == 1
-        )
+    renamed = change_source(
+        borough.settings,
+        "UPDATE people SET first_names = first_names || ' Renamed' WHERE person_id = ?",
+        person,
+    )
+    assert renamed == 1
     assert not refresh_datasets(borough.settings, ["signoff_queue"]).failed
     final = data.version_token()
     wait_until(lambda: data.served_token() == final, "the refreshed sign-off queue published")

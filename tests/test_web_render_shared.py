@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sqlite3
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import make_url
 
 from dashboard.history import HistoryRecorder
 from dashboard.refresher import refresh_datasets
@@ -20,7 +18,13 @@ from dashboard.web.app import create_app
 from dashboard.web.render_cache import RenderCache, request_key, shared_key
 from layouts import all_pages
 from tests.topology import tiles_body, wait_until
-from tests.web_support import copy_sqlite_source, demo_borough, halve_team_fte, logged_in
+from tests.web_support import (
+    change_source,
+    copy_sqlite_source,
+    demo_borough,
+    halve_team_fte,
+    logged_in,
+)
 
 TEAM_TILES = list(next(p for p in all_pages() if p.id == "team").tiles)
 
@@ -215,13 +219,12 @@ def test_a_shared_answer_older_than_the_time_limit_is_not_used(tmp_path):
 def rename_a_worker(settings, team_scope: str) -> int:
     """Add a letter to the first names of one current worker of ``team_scope``: the workforce
     snapshot changes, and no number shown does (a name is only in the drill-down's rows)."""
-    path = make_url(settings.source_url).database
-    with sqlite3.connect(path) as conn:
-        return conn.execute(
-            "UPDATE workers SET first_names = first_names || 'e' WHERE worker_id = (SELECT "
-            "worker_id FROM worker_roles WHERE org_id = ? AND end_date IS NULL LIMIT 1)",
-            (int(team_scope.split(":")[1]),),
-        ).rowcount
+    return change_source(
+        settings,
+        "UPDATE workers SET first_names = first_names || 'e' WHERE worker_id = (SELECT "
+        "worker_id FROM worker_roles WHERE org_id = ? AND end_date IS NULL LIMIT 1)",
+        int(team_scope.split(":")[1]),
+    )
 
 
 def test_a_page_another_worker_rendered_is_carried_over_when_its_numbers_did_not_change(

@@ -142,13 +142,19 @@ def logged_in(app: Any, username: str, password: str = DEMO_PASSWORD) -> Any:
     return client
 
 
+def change_source(settings: Settings, statement: str, *params: Any) -> int:
+    """Run one parameterised statement on the SQLite source (a test's copy); returns how many
+    rows it changed."""
+    with sqlite3.connect(make_url(settings.source_url).database) as conn:
+        return conn.execute(statement, params).rowcount
+
+
 def halve_team_fte(settings: Settings, team_scope: str) -> int:
     """Halve the FTE of every current worker of ``team_scope`` (``team:<id>``) in the SQLite
     source; returns how many workers changed."""
-    path = make_url(settings.source_url).database
-    with sqlite3.connect(path) as conn:
-        return conn.execute(
-            "UPDATE workers SET fte = fte / 2 WHERE worker_id IN (SELECT worker_id FROM"
-            " worker_roles WHERE org_id = ? AND end_date IS NULL) AND fte > 0",
-            (int(team_scope.split(":")[1]),),
-        ).rowcount
+    return change_source(
+        settings,
+        "UPDATE workers SET fte = fte / 2 WHERE worker_id IN (SELECT worker_id FROM"
+        " worker_roles WHERE org_id = ? AND end_date IS NULL) AND fte > 0",
+        int(team_scope.split(":")[1]),
+    )
