@@ -38,6 +38,7 @@ from tests.web_support import (
     halve_team_fte,
     logged_in,
     refresh,
+    shown,
 )
 
 TEAM_PAGE = next(p for p in all_pages() if p.id == "team")
@@ -479,12 +480,6 @@ TEAM_CHARTS = list(TEAM_PAGE.charts)
 
 def team_page(token: str | None, scope: str) -> dict:
     return render_body(token, scope, tiles=TEAM_TILES, charts=TEAM_CHARTS)
-
-
-def shown(answer: bytes) -> dict:
-    """A render's answer as the browser reads it, without the tiles' freshness lines."""
-    parts = json.loads(answer)["response"]
-    return {k: v for k, v in parts.items() if json.loads(k).get("type") != "tile-meta"}
 
 
 def plant_old_freshness(cache: RenderCache, body: dict, version: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import re
 import shutil
 import sqlite3
@@ -140,6 +141,13 @@ def logged_in(app: Any, username: str, password: str = DEMO_PASSWORD) -> Any:
     if response.status_code != 303:
         raise AssertionError(f"login as {username} failed: {response.status_code}")
     return client
+
+
+def shown(answer: bytes) -> dict[str, Any]:
+    """A render's answer as the browser reads it, without the tiles' freshness lines ("Computed
+    HH:MM", drawn again for every version): what must stay the same when no number changed."""
+    parts = json.loads(answer)["response"]
+    return {k: v for k, v in parts.items() if json.loads(k).get("type") != "tile-meta"}
 
 
 def change_source(settings: Settings, statement: str, *params: Any) -> int:
