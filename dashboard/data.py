@@ -73,6 +73,10 @@ PUBLISHED_KEPT = 8  # published versions remembered, to tell what changed betwee
 # While the preloader's last good look at the store is this recent (and at least a few of its
 # intervals), requests use what it published instead of asking the store for its version.
 FOLLOW_FRESH_S = 5.0
+# A new version the scheduler holds (``SnapshotStore.hold_publication``: the day's history it
+# records next belongs with it) waits in a worker at most this long after the worker first saw
+# it, then is published anyway.
+PUBLISH_HOLD_MAX_S = 30.0
 # What the recent results showed (a small digest each), kept across versions.
 RESULTS_KEPT = 65536
 # Per-team digests of the rows of a dataset version (and its derived frames), kept.
@@ -174,6 +178,8 @@ class DataLayer:
         self._followed_at: float | None = None  # time.monotonic() of its last good check
         self._follow_fresh_s = FOLLOW_FRESH_S
         self._publishing = False  # the preloader is warming a new version (it saw the store)
+        # When the preloader first saw a version it has not published (the hold's clock).
+        self._unpublished_since: float | None = None
         # Called with (new token, superseded) before a preloaded version is published, e.g.
         # the web app's render cache rendering the pages viewed recently.
         self._warmers: list[Callable[[str, Callable[[], bool]], int]] = []
@@ -235,11 +241,12 @@ class DataLayer:
             return state  # the preloader keeps it current: no query on the request path
         return self._check()
 
-    def _check(self, keep_previous: bool = False) -> _State:
-        """The state of the store's current version, read now if it is new. ``keep_previous``
-        (the preloader): the state it replaces is kept until the new one is published, to
-        tell what a page showed in it (``unchanged_between``)."""
-        token = self._token()  # one small query (or the request's), no pandas
+    def _check(self, keep_previous: bool = False, token: str | None = None) -> _State:
+        """The state of the store's current version (``token``, else read now), loaded if it
+        is new. ``keep_previous`` (the preloader): the state it replaces is kept until the new
+        one is published, to tell what a page showed in it (``unchanged_between``)."""
+        if token is None:
+            token = self._token()  # one small query (or the request's), no pandas
         state = self._state
         if state is not None and state.token == token:
             return state
@@ -318,12 +325,13 @@ class DataLayer:
             while not stop.wait(every_s):
                 try:
                     started = time.perf_counter()
-                    # Outside a request: the store's own version query.
-                    state = self._check(keep_previous=True)
+                    token = self._token()  # outside a request: the store's own version query
+                    held = self._held(token)
+                    state = None if held else self._check(keep_previous=True, token=token)
                     for follower in self._followers:
                         follower()
                     self._followed_at = time.monotonic()
-                    if state.token != self.preloaded:
+                    if state is not None and state.token != self.preloaded:
                         self._publishing = True
                         try:
                             self._publish(state, stop, time.perf_counter() - started)
@@ -346,6 +354,22 @@ class DataLayer:
         threading.Thread(target=follow, name="snapshot-preload", daemon=True).start()
         return stop.set
 
+    def _held(self, token: str) -> bool:
+        """Should the preloader leave the store's version ``token`` unpublished for now (and
+        unloaded: requests keep the published one)? Only while the scheduler holds publication
+        (it is refreshing a dataset and records that day's history next), so the browsers get
+        the snapshot and its history as one version; for at most ``PUBLISH_HOLD_MAX_S`` after
+        this worker first saw a version it had not published; never before its first."""
+        if self.preloaded is None or token == self.preloaded:
+            self._unpublished_since = None
+            return False
+        now = time.monotonic()
+        if self._unpublished_since is None:
+            self._unpublished_since = now
+        if now - self._unpublished_since >= PUBLISH_HOLD_MAX_S:
+            return False
+        return self.store.publication_held()
+
     def _publish(self, state: _State, stop: threading.Event, loaded: float) -> None:
         """Run the warmers (the pages viewed recently) and compute the other recent values
         (e.g. the JSON API's) for ``state``, then serve it."""
@@ -366,10 +390,12 @@ class DataLayer:
         if superseded():
             return  # a newer version is already loaded: publish that one instead
         self.preloaded = state.token
+        since = self._unpublished_since
         log.info(
-            "snapshots preloaded version=%s duration_s=%.3f warmed=%d warm_s=%.3f "
-            "recent_views=%d values_s=%.3f",
+            "snapshots preloaded version=%s waited_s=%.1f duration_s=%.3f warmed=%d "
+            "warm_s=%.3f recent_views=%d values_s=%.3f",
             state.token,
+            0.0 if since is None else time.monotonic() - since,
             loaded,
             warmed,
             warm_s,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import signal
 import sqlite3
 import threading
@@ -58,6 +59,13 @@ BROKEN_FILE_RETRY = dt.timedelta(minutes=15)
 RESCAN_EVERY = dt.timedelta(minutes=1)
 # History is written once the burst of dataset jobs that finish together has settled.
 HISTORY_DELAY = dt.timedelta(seconds=5)
+# While it refreshes a dataset whose history it records next, the scheduler asks the web workers
+# to hold the new version back (``SnapshotStore.hold_publication``) until the history is written:
+# one new version for the browsers, not the snapshot and then its history. The hold lapses by
+# itself after this long (a scheduler that died holding it); each worker also waits at most
+# ``data.PUBLISH_HOLD_MAX_S``.
+PUBLISH_HOLD = dt.timedelta(minutes=2)
+PUBLISH_HOLD_NAME = "history"
 # ... and not while a dataset is still being refreshed, or has not had its first refresh since
 # the scheduler started (a run then records its values as failed, and the web workers would
 # compute those cells of the team matrix themselves): the last refresh to finish schedules it.
@@ -459,10 +467,17 @@ class RefreshJobs:
     def run_dataset(self, dataset_id: str) -> None:
         with self._changing:
             self._refreshing.add(dataset_id)
+            # Once every dataset has had its first refresh (before that, each new dataset is
+            # shown as it lands), a new snapshot waits for its history.
+            hold = self.after_refresh is not None and not self._unrefreshed and not self._closing
+        if hold:
+            self._hold_publication()
         try:
             refresh_datasets(self.settings, [dataset_id], store=self.store)
         except UnknownDatasetError:
             log.info("scheduler job=%s%s status=skipped (file gone)", JOB_PREFIX, dataset_id)
+            if hold:
+                self._release_publication()
             return  # the next rescan drops the job
         finally:
             with self._changing:
@@ -472,25 +487,44 @@ class RefreshJobs:
         if self.after_refresh is None:
             return
         with self._changing:
-            if self._closing:
-                return
-            # Debounced: datasets finishing together lead to one history run, after the last.
-            self.scheduler.add_job(
-                self.run_history,
-                DateTrigger(run_date=_now() + HISTORY_DELAY, timezone=dt.UTC),
-                id=HISTORY_JOB_ID,
-                name="record history",
-                replace_existing=True,
-                coalesce=True,
-                max_instances=1,
-                misfire_grace_time=None,
-            )
+            closing = self._closing
+            if not closing:
+                # Debounced: datasets finishing together lead to one history run, after the last.
+                self.scheduler.add_job(
+                    self.run_history,
+                    DateTrigger(run_date=_now() + HISTORY_DELAY, timezone=dt.UTC),
+                    id=HISTORY_JOB_ID,
+                    name="record history",
+                    replace_existing=True,
+                    coalesce=True,
+                    max_instances=1,
+                    misfire_grace_time=None,
+                )
+        if closing and hold:
+            self._release_publication()  # no history follows: publish what was written
 
     def run_history(self) -> None:
         if self.after_refresh is None or self._history_held():
             return
         period = ReportingPeriod.for_date(self.settings.reporting_date())
-        _call_after_refresh(self.after_refresh, self.store, period)
+        try:
+            _call_after_refresh(self.after_refresh, self.store, period)
+        finally:
+            self._release_publication()
+
+    def _hold_publication(self) -> None:
+        try:
+            self.store.hold_publication(
+                PUBLISH_HOLD_NAME, PUBLISH_HOLD.total_seconds(), f"scheduler {os.getpid()}"
+            )
+        except Exception as exc:  # the store is down: the refresh says so itself
+            log.warning("could not hold publication: %s", _describe(exc))
+
+    def _release_publication(self) -> None:
+        try:
+            self.store.release_publication(PUBLISH_HOLD_NAME)
+        except Exception as exc:  # the hold lapses by itself
+            log.warning("could not release publication: %s", _describe(exc))
 
     def _history_held(self) -> bool:
         """Is a refresh under way, or a dataset's first still to come? Then the history waits

@@ -141,6 +141,20 @@ store_renders = Table(
 )
 
 
+# A new version the web workers should not publish yet: the scheduler holds it while it refreshes
+# a dataset whose history it records next, so the browsers get the snapshot and its day's
+# history as one version (one round of re-renders, not two). A hold ends when it is released or
+# at ``until`` (a scheduler that died holding it), and each worker waits at most a few seconds
+# more than the history takes (``data.PUBLISH_HOLD_MAX_S``).
+store_holds = Table(
+    "store_holds",
+    store_metadata,
+    Column("name", String(50), primary_key=True),
+    Column("held_by", String(100), nullable=False),
+    Column("until", DateTime(timezone=True), nullable=False),  # UTC
+)
+
+
 @dataclass(frozen=True)
 class SharedRender:
     body: bytes  # the response bytes (decompressed)
@@ -674,6 +688,36 @@ class SnapshotStore:
         )
         with self._write() as conn, conn.begin():
             conn.execute(statement, values)
+
+    # --- holds on publishing a new version ------------------------------------------------------
+
+    def hold_publication(self, name: str, seconds: float, by: str) -> None:
+        """Ask the web workers not to publish a new version for up to ``seconds`` (until
+        ``release_publication(name)``): what is being written belongs with what follows it."""
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+        insert = self._insert()
+        statement = insert(store_holds).values(name=name[:50], held_by=by[:100], until=until)
+        statement = statement.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"held_by": statement.excluded.held_by, "until": statement.excluded.until},
+        )
+        with self._write() as conn, conn.begin():
+            conn.execute(statement)
+
+    def release_publication(self, name: str) -> None:
+        with self._write() as conn, conn.begin():
+            conn.execute(delete(store_holds).where(store_holds.c.name == name[:50]))
+
+    def publication_held(self) -> bool:
+        """Is a hold in force now (one small query)?"""
+        self._ready()
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(store_holds.c.name)
+                .where(store_holds.c.until > dt.datetime.now(dt.UTC))
+                .limit(1)
+            ).first()
+        return found is not None
 
     # --- shared renders ------------------------------------------------------------------------
 

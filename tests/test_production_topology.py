@@ -23,7 +23,6 @@ from topology import (
     Topology,
     Web,
     fast_queries,
-    latest_good,
     latest_good_versions,
     login,
     snapshot_rows,
@@ -125,21 +124,50 @@ def served(response: requests.Response) -> dict[str, dt.datetime]:
     }
 
 
+def published(web: Web, since: int) -> dict[int, str]:
+    """The version each of web's workers published last (its preloader's log line)."""
+    latest: dict[int, str] = {}
+    for record in web.proc.records(since):
+        found = re.search(r"snapshots preloaded version=(.*) waited_s=", record.get("msg", ""))
+        if found:
+            latest[record["pid"]] = found.group(1)
+    return latest
+
+
+def good_in(store_url: str, token: str) -> dict[str, dt.datetime]:
+    """Each dataset's latest good snapshot (its computed_at) in the store's version ``token``:
+    among the snapshots up to the largest id the token names."""
+    last_id = int(token.split("|")[0])
+    latest: dict[str, tuple[int, dt.datetime]] = {}
+    for row in snapshot_rows(store_url):
+        if row["status"] != "ok" or row["snapshot_id"] > last_id:
+            continue
+        if row["version"] > latest.get(row["dataset_id"], (0,))[0]:
+            latest[row["dataset_id"]] = (row["version"], row["computed_at"].astimezone(dt.UTC))
+    return {d: at for d, (_version, at) in latest.items()}
+
+
 def agreeing_burst(web: Web, store_url: str, cookies: dict[str, str]) -> dict[str, dt.datetime]:
-    """A burst of /health between two refreshes, answered by all of web's workers; every
-    answer must show the store's latest snapshots. Returns their computed_at."""
+    """A burst of /health, answered by all of web's workers, while every worker has published
+    the same version and none publishes another meanwhile; every answer must show exactly that
+    version's snapshots. Returns their computed_at. (Between a refresh and the last worker's
+    publishing, answers may differ legitimately: each worker loads a new version in its own
+    time, and holds it back until the scheduler has written the history that goes with it.)"""
 
     def attempt() -> dict[str, dt.datetime] | None:
         mark = web.proc.mark()
-        before = latest_good(store_url)
+        shown = published(web, 0)
+        if set(shown) != web.worker_pids() or len(set(shown.values())) != 1:
+            return None  # a new version being published: again
         answers = burst(web.url, "/health", 64, cookies)
-        if latest_good(store_url) != before:
-            return None  # a refresh landed mid-burst: answers may differ legitimately; again
-        latest = {d: at for d, (_version, at) in before.items()}
-        wrong = [s for s in map(served, answers) if s != latest]
-        assert not wrong, f"a worker served other snapshots: {wrong[0]} vs the store's {latest}"
+        time.sleep(2)  # a worker that loaded a newer version mid-burst has published it by now
+        if published(web, 0) != shown:
+            return None  # so its answers may be of either version: again
+        expected = good_in(store_url, next(iter(shown.values())))
+        wrong = [s for s in map(served, answers) if s != expected]
+        assert not wrong, f"a worker served other snapshots: {wrong[0]} vs {expected}"
         workers = {r["pid"] for r in web.access(mark) if r.get("path") == "/health"}
-        return latest if workers == web.worker_pids() else None
+        return expected if workers == web.worker_pids() else None
 
     return wait_until(attempt, f"a burst answered by all {web.workers} workers", every=0)
 
@@ -225,13 +253,7 @@ def test_every_worker_loads_a_new_snapshot_before_any_request_asks(top: Topology
     store.dispose()
 
     def loaded() -> dict[int, str] | None:
-        latest: dict[int, str] = {}
-        for record in web.proc.records(mark):
-            found = re.search(
-                r"snapshots preloaded version=(.*) duration_s=", record.get("msg", "")
-            )
-            if found:
-                latest[record["pid"]] = found.group(1)
+        latest = published(web, mark)
         done = set(latest) == web.worker_pids() and set(latest.values()) == {token}
         return latest if done else None
 

@@ -262,7 +262,8 @@ def snapshot_rows(store_url: str) -> list[dict[str, Any]]:
         with engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT dataset_id, version, status, computed_at, row_count, error"
+                    "SELECT snapshot_id, dataset_id, version, status, computed_at, row_count,"
+                    " error"
                     " FROM store_snapshots ORDER BY snapshot_id"
                 )
             )
